@@ -1,0 +1,28 @@
+# Two commands set everything up on a fresh clone: `make demo` and `make test`.
+# Both create the virtual environment on first use (pinned versions from pyproject.toml).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mediatok-installed
+DEMO_DIR ?= $(shell mktemp -d 2>/dev/null || echo /tmp/mediatok-demo)
+
+.PHONY: demo test venv bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --progress-bar off -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m mediatok.demo --workdir $(DEMO_DIR)
+
+test: demo
+	$(PY) -m pytest -q -rs tests
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet --progress-bar off -e ".[bench]"
+
+clean:
+	rm -rf $(VENV) build *.egg-info

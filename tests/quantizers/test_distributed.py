@@ -1,0 +1,42 @@
+"""Two gloo processes on the CPU end with identical codebooks (EMA, k-means init and restarts all synchronised)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_hold_identical_codebooks(tmp_path: Path):
+    worker = Path(__file__).with_name("ddp_worker.py")
+    port = _free_port()
+    procs = []
+    for rank in range(2):
+        env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
+                   OMP_NUM_THREADS="1")
+        procs.append(subprocess.Popen([sys.executable, str(worker), str(tmp_path / f"rank{rank}.safetensors")],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    for p in procs:
+        out, _ = p.communicate(timeout=180)
+        assert p.returncode == 0, out.decode()
+    rank0, rank1 = (load_file(tmp_path / f"rank{r}.safetensors") for r in range(2))
+    assert rank0.keys() == rank1.keys()
+    embeds = [k for k in rank0 if k.endswith("embed")]
+    assert len(embeds) == 5  # one VQ codebook + 2 groups x 2 levels
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    # The codebooks did move away from their shared random start: restarts and EMA ran.
+    torch.manual_seed(0)
+    from mediatok.quantizers import VectorQuantizer
+
+    assert not torch.equal(VectorQuantizer(8, 64, dead_code_threshold=0.5).codebook.embed, rank0["vq.codebook.embed"])

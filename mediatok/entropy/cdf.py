@@ -1,0 +1,136 @@
+"""Float PMFs -> integer CDFs that encoder and decoder compute bit-identically.
+
+Determinism rule: the coder only ever sees integer CDFs, and the decoder must derive them through exactly
+the encoder's code path. Two ways are safe:
+
+1. Integer tables computed once and shipped (FrequencyPrior, CompressAI's `_quantized_cdf`, Gaussian
+   tables from `gaussian_tables`): identical everywhere by construction.
+2. `quantize_pmf` on a PMF that the decoder recomputes with the same code, weights, dtype and *batch
+   shapes* (a network's float output may change with batch size, thread count or device; that is the
+   caller's to keep fixed). quantize_pmf itself runs on the CPU in fixed-order float arithmetic
+   (sequential cumsum, IEEE division and rounding), row by row, so a row's CDF depends on that row only:
+   not on the batch it came in, the thread count or the machine.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _check(precision: int, k: int) -> int:
+    if not isinstance(precision, int) or not 12 <= precision <= 24:
+        raise ValueError(f"precision must be an int in [12, 24] bits, got {precision!r}")
+    if not 1 <= k <= (1 << precision):
+        raise ValueError(f"a {precision}-bit CDF holds 1..{1 << precision} symbols, got {k}")
+    return 1 << precision
+
+
+def quantize_pmf(pmf: Tensor, precision: int = 16, lengths: Tensor | None = None) -> Tensor:
+    """Integer CDFs (..., K+1) int32 from PMFs (..., K): every frequency >= 1, last entry exactly 2^precision.
+
+    Unnormalised weights are fine (rows are normalised). Symbols whose share of 2^precision is below one
+    get frequency 1; the rest split what is left by cumulative rounding (cdf_i = round(W_i / W * (M -
+    n_tiny)) + tiny symbols before i), so a frequency is never off its ideal share by more than one.
+    Rows where that cannot give every symbol >= 1 (K close to 2^precision) fall back to reserving one
+    slot per symbol. With `lengths` (...,), row r only has lengths[r] symbols (ragged tables, CompressAI
+    layout: cdf[r, lengths[r]:] = 2^precision). The result is validated before it is returned.
+    """
+    if not isinstance(pmf, Tensor):
+        pmf = torch.as_tensor(pmf)
+    if pmf.ndim == 0 or not pmf.is_floating_point():
+        raise ValueError(f"pmf must be a float tensor (..., K), got {pmf.dtype} of shape {tuple(pmf.shape)}")
+    k = pmf.shape[-1]
+    m = _check(precision, k)
+    lead = pmf.shape[:-1]
+    p = pmf.detach().to("cpu").reshape(-1, k)  # (R, K)
+    if p.dtype not in (torch.float32, torch.float64):
+        p = p.float()
+    if not torch.isfinite(p).all() or (p < 0).any():
+        raise ValueError("pmf must be finite and non-negative")
+    valid = None
+    if lengths is not None:
+        lens = torch.as_tensor(lengths).reshape(-1)
+        if lens.shape[0] != p.shape[0] or (lens < 1).any() or (lens > k).any():
+            raise ValueError(f"lengths must hold one value in [1, {k}] per row ({p.shape[0]} rows)")
+        valid = torch.arange(k) < lens[:, None]  # (R, K)
+        p = p * valid
+    total = p.sum(-1, keepdim=True, dtype=torch.float64)  # (R, 1); only a threshold, never a CDF value
+    if (total <= 0).any():
+        raise ValueError("every pmf row needs a positive total")
+    tiny = p < (total / m).to(p.dtype)  # (R, K) symbols that get exactly one slot
+    if valid is not None:
+        tiny &= valid
+    ntiny = tiny.sum(-1, keepdim=True, dtype=torch.int32)  # (R, 1)
+    w = torch.cumsum(p.masked_fill(tiny, 0), -1, dtype=torch.float64)  # (R, K) sequential per row
+    scale = (m - ntiny).double() / w[:, -1:]  # (R, 1); W = 0 (all tiny) gives inf/nan, caught below
+    cdf = torch.zeros(p.shape[0], k + 1, dtype=torch.int32)
+    body = w.mul_(scale).round_().nan_to_num_(0.0, 0.0, 0.0).to(torch.int32)
+    body += torch.cumsum(tiny, -1, dtype=torch.int32)
+    cdf[:, 1:] = body
+    freq = cdf[:, 1:] - cdf[:, :-1]  # (R, K)
+    short = freq < 1 if valid is None else (freq < 1) & valid
+    bad = short.any(-1) | (cdf[:, -1] != m)  # (R,)
+    if bad.any():
+        cdf[bad] = _leaky(p[bad], m, None if valid is None else valid[bad])
+    _validate(cdf, m, valid)
+    return cdf.reshape(*lead, k + 1)
+
+
+def _leaky(p: Tensor, m: int, valid: Tensor | None) -> Tensor:
+    """Reserve one slot per symbol, split the other M - K by cumulative rounding: cdf_i = round(C_i M') + i."""
+    r, k = p.shape
+    ones = torch.ones(r, k, dtype=torch.int32) if valid is None else valid.to(torch.int32)  # (R, K)
+    nsym = ones.sum(-1, keepdim=True)  # (R, 1)
+    c = torch.cumsum(p, -1, dtype=torch.float64)  # (R, K)
+    cdf = torch.zeros(r, k + 1, dtype=torch.int32)
+    cdf[:, 1:] = (c * ((m - nsym) / c[:, -1:])).round_().to(torch.int32) + torch.cumsum(ones, -1, dtype=torch.int32)
+    return cdf
+
+
+def _validate(cdf: Tensor, m: int, valid: Tensor | None) -> None:
+    freq = cdf[:, 1:] - cdf[:, :-1]  # (R, K)
+    ok = (freq >= 1) if valid is None else (freq >= 1) | (~valid & (freq == 0))
+    if (cdf[:, 0] != 0).any() or (cdf[:, -1] != m).any() or not ok.all():
+        raise AssertionError("quantize_pmf produced an invalid CDF (internal error)")
+
+
+def counts_to_cdf(counts: Tensor, precision: int = 16) -> Tensor:
+    """Integer-only CDF (..., K+1) int32 from non-negative integer counts (..., K): same on every machine."""
+    k = counts.shape[-1]
+    m = _check(precision, k)
+    c = torch.cumsum(counts.to(torch.int64).clamp_min(0), -1)  # (..., K)
+    total = c[..., -1:].clamp_min(1)
+    body = (c * (m - k)) // total + torch.arange(1, k + 1)
+    body = torch.where(c[..., -1:] > 0, body, (torch.arange(1, k + 1) * m) // k)  # all-zero rows: uniform
+    return torch.cat([torch.zeros_like(body[..., :1]), body], -1).to(torch.int32)
+
+
+def gaussian_tables(scales: Tensor, precision: int = 16, tail: float = 1e-9,
+                    max_half_width: int = 2048) -> tuple[Tensor, Tensor, Tensor]:
+    """Indexed tables (T, Lmax) int32, lengths (T,), offsets (T,) for N(0, scale) quantised to integers,
+    with an escape symbol last (CompressAI's layout for GaussianConditional)."""
+    scales = torch.as_tensor(scales, dtype=torch.float64).reshape(-1)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    half = (-normal.icdf(torch.tensor(tail / 2, dtype=torch.float64)) * scales).ceil().clamp(1, max_half_width)
+    half = half.long()  # (T,)
+    width = int(2 * half.max() + 1)
+    grid = torch.arange(width, dtype=torch.float64) - (width // 2)  # (W,) shared value grid
+    upper = normal.cdf((grid + 0.5) / scales[:, None])  # (T, W)
+    lower = normal.cdf((grid - 0.5) / scales[:, None])
+    pmf = (upper - lower).clamp_min(0)
+    inside = grid.abs()[None] <= half[:, None]  # (T, W)
+    pmf = pmf * inside
+    n = 2 * half + 1  # (T,) values per table; the escape symbol follows them
+    col = torch.arange(width + 1)  # (W+1,)
+    start = width // 2 - half  # (T,) first grid column of each table
+    src = (start[:, None] + col[None]).clamp(max=width - 1)  # (T, W+1) row t's values, left-aligned
+    table_pmf = torch.gather(pmf, 1, src) * (col[None] < n[:, None])  # (T, W+1)
+    tail_mass = (1 - table_pmf.sum(-1)).clamp_min(0)  # (T,)
+    table_pmf.scatter_(1, n[:, None], tail_mass[:, None])
+    cdf = quantize_pmf(table_pmf, precision, lengths=n + 1)  # (T, W+2)
+    lengths = (n + 2).to(torch.int32)  # values + escape + the CDF's end
+    offsets = (-half).to(torch.int32)
+    return cdf, lengths, offsets
+
+
+__all__ = ["quantize_pmf", "counts_to_cdf", "gaussian_tables"]

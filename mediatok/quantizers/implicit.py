@@ -94,3 +94,9 @@ class LCQuantizer(SingleCodebookQuantizer):
             raise ValueError("features contain NaN or infinite values")
         centers, _ = kmeans(features.to(base.device), self.codebook_size, iters=iters)
         base.copy_(centers)
+        projector = self.codebook.projector
+        if projector.in_features == projector.out_features:
+            # Features already in the latent space: start the projector at the identity, so the codewords
+            # start exactly on the feature clusters instead of a random linear scrambling of them.
+            nn.init.eye_(projector.weight)
+            nn.init.zeros_(projector.bias)

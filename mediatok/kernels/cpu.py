@@ -1,0 +1,128 @@
+"""CPU nearest-codeword search: 2-D tiled ``addmm`` into one preallocated buffer with a running min/argmin.
+
+    for each row tile x_t (tn, D):                       # tn x tk floats, sized to stay in cache
+        for each code tile c_t (tk, D):
+            s = ||c_t||^2 - 2 x_t c_t^T        (addmm into the buffer, BLAS)
+            m = amin(s, dim=1)                 (vectorised; torch.min with indices is ~15x slower)
+            rows where m < best: best = m, arg = first j with s[j] == m      (numba scan, rare rows only)
+        sq_dist = ||x_t - c[arg]||^2                    # direct, no cancellation
+
+Strict '<' across tiles and the first-match scan inside a tile give torch.argmin's lowest-index tie rule.
+Peak extra memory is the buffer (<= ``max_bytes``, default 64 MB; 4 MB with the default tile) plus O(tn * D)
+temporaries, whatever N and K.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = ["nearest_codeword_cpu"]
+
+try:
+    from numba import njit
+except ImportError:  # numba is a core dependency; without it the slower torch.min update is used
+    njit = None
+
+# Score magnitudes below this cannot overflow float32 (max 3.4e38), rounding slack included.
+_SAFE_SCORE = 1e37
+_MAX_BYTES = 64 << 20
+# 1024 x 1024 floats = 4 MB: large enough for BLAS to run at speed, small enough to stay in L3 for the min.
+_TILE_ROWS = 1024
+_TILE_CODES = 1024
+
+
+def _tile_shape(n: int, k: int, max_bytes: int) -> tuple[int, int]:
+    tk = min(k, _TILE_CODES)
+    tn = min(n, _TILE_ROWS)
+    while tn * tk * 4 > max_bytes and tn > 1:
+        tn //= 2
+    while tn * tk * 4 > max_bytes and tk > 1:
+        tk //= 2
+    return tn, tk
+
+
+if njit is not None:
+
+    @njit(nogil=True, cache=True)
+    def _scan_improved(scores, tile_min, k0, best, arg):  # pragma: no cover - compiled
+        # Only rows whose tile minimum beats their best are scanned; after the first few tiles that is a
+        # small fraction (about ln(T)/T of row-tiles for T code tiles in random order).
+        m, kk = scores.shape
+        for r in range(m):
+            v = tile_min[r]
+            if v < best[r]:
+                best[r] = v
+                for j in range(kk):
+                    if scores[r, j] == v:
+                        arg[r] = k0 + j
+                        break
+
+
+def _update(scores: Tensor, k0: int, best: Tensor, arg: Tensor, tile_min: Tensor) -> None:
+    if njit is not None:
+        torch.amin(scores, dim=1, out=tile_min)
+        _scan_improved(scores.numpy(), tile_min.numpy(), k0, best.numpy(), arg.numpy())
+        return
+    tile_idx = torch.empty_like(arg)
+    torch.min(scores, dim=1, out=(tile_min, tile_idx))
+    better = tile_min < best
+    torch.where(better, tile_min, best, out=best)
+    torch.where(better, tile_idx.add_(k0), arg, out=arg)
+
+
+@torch.no_grad()
+def nearest_codeword_cpu(
+    x: Tensor,
+    codebook: Tensor,
+    *,
+    sq_norms: Tensor | None = None,
+    max_bytes: int = _MAX_BYTES,
+    tile: tuple[int, int] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Exact nearest codeword on the CPU: x (N, D), codebook (K, D) -> (int64 (N,), float32 (N,)).
+
+    Same contract as ``mediatok.kernels.nearest_codeword`` (inputs already validated there);
+    ``tile`` = (rows, codes) overrides the tile shape chosen from ``max_bytes``.
+    """
+    n, d = x.shape
+    k = codebook.shape[0]
+    cb = codebook.float().contiguous()  # (K, D)
+    norms = cb.pow(2).sum(1) if sq_norms is None else sq_norms.float().contiguous()  # (K,)
+    # Scores ||c||^2 - 2 x.c are finite whenever the |x| and ||c|| bounds keep them below _SAFE_SCORE; other
+    # tiles pay one extra pass that maps NaN/inf scores to +inf (the package's non-finite policy).
+    cb_ok = bool(torch.isfinite(norms).all()) and bool(torch.isfinite(cb).all())
+    max_norm = float(norms.max().clamp_min(0).sqrt()) if cb_ok else math.inf
+
+    tn, tk = tile if tile is not None else _tile_shape(n, k, max_bytes)
+    buf = torch.empty(tn * tk, dtype=torch.float32)
+    tile_min = torch.empty(tn, dtype=torch.float32)
+    indices = torch.zeros(n, dtype=torch.long)
+    sq_dist = torch.full((n,), math.inf, dtype=torch.float32)
+    for r0 in range(0, n, tn):
+        rows = x[r0 : r0 + tn].float().contiguous()  # (m, D); a view when x is already float32
+        m = rows.shape[0]
+        best, arg = sq_dist[r0 : r0 + m], indices[r0 : r0 + m]
+        safe = cb_ok and _rows_safe(rows, max_norm)
+        for k0 in range(0, k, tk):
+            kk = min(tk, k - k0)
+            scores = buf[: m * kk].view(m, kk)  # (m, kk)
+            torch.addmm(norms[k0 : k0 + kk], rows, cb[k0 : k0 + kk].t(), alpha=-2.0, out=scores)
+            if not safe:
+                torch.nan_to_num_(scores, nan=math.inf, posinf=math.inf, neginf=math.inf)
+            _update(scores, k0, best, arg, tile_min[:m])
+        found = torch.isfinite(best)  # False only for rows with no finite distance: keep (0, +inf)
+        # (m, D) temporaries, bounded by the row tile; the direct form avoids the expansion's cancellation.
+        direct = (rows - cb.index_select(0, arg)).pow_(2).sum(1)
+        torch.where(found, direct, best, out=best)
+    return indices, sq_dist
+
+
+def _rows_safe(rows: Tensor, max_norm: float) -> bool:
+    lo, hi = torch.aminmax(rows)
+    bound = max(abs(float(lo)), abs(float(hi)))  # NaN/inf rows make this non-finite
+    if not math.isfinite(bound):
+        return False
+    x_norm = bound * math.sqrt(rows.shape[1])
+    return max_norm * max_norm + 2.0 * x_norm * max_norm < _SAFE_SCORE

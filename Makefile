@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mediatok-installed
-DEMO_DIR ?= $(shell mktemp -d 2>/dev/null || echo /tmp/mediatok-demo)
 
 .PHONY: demo test venv bench clean
 
@@ -16,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m mediatok.demo --workdir $(DEMO_DIR)
+	workdir=$$(mktemp -d) && $(PY) -m mediatok.demo --workdir $$workdir
 
 test: demo
 	$(PY) -m pytest -q -rs tests

@@ -1,0 +1,89 @@
+"""Multi-GPU / multi-node tokenizing through Lightning: `Trainer.predict` over shard jobs + a shard writer.
+
+Each predict "sample" is a whole shard job, so the distributed sampler hands out shards, each rank tokenizes
+its shards item by item (the same code as the worker processes) and `ShardWriter` writes them atomically.
+Shards depend only on the plan, never on the rank, so 1 process, N workers and N DDP ranks write the same bytes.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+from torch.utils.data import DataLoader, Dataset
+
+from mediatok.tokenize.modalities import load_codec, loader_for
+from mediatok.tokenize.pipeline import ShardJob, tokenize_items
+from mediatok.tokenize.shards import write_shard
+
+
+class ShardJobs(Dataset):
+    """The shard jobs still to do; one job per sample."""
+
+    def __init__(self, jobs: list[ShardJob]) -> None:
+        self.jobs = jobs
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, i: int) -> ShardJob:
+        return self.jobs[i]
+
+
+def _single(batch: list[ShardJob]) -> ShardJob:
+    return batch[0]
+
+
+class TokenizeModule(L.LightningModule):
+    """Wraps a codec (or the name to load it by in each rank) for `Trainer.predict` over `ShardJobs`."""
+
+    def __init__(self, model: Any, header: dict[str, Any]) -> None:
+        super().__init__()
+        self.spec = model if isinstance(model, (str, os.PathLike)) else None
+        self.codec = None if self.spec is not None else model
+        self.header = header
+
+    def setup(self, stage: str) -> None:
+        torch.set_num_threads(1)  # the same kernels as the worker-process path, hence the same tokens
+        if self.codec is None:
+            self.codec = load_codec(self.spec)
+
+    def on_predict_start(self) -> None:
+        if not isinstance(self.codec, torch.nn.Module) and hasattr(self.codec, "to"):
+            self.codec.to(self.device)  # a non-Module wrapper is not moved by Lightning
+
+    def predict_step(self, job: ShardJob, batch_idx: int) -> tuple[ShardJob, list, list, list]:
+        """One shard job -> (job, records, token arrays, failures)."""
+        return (job, *tokenize_items(job, self.codec, loader_for(self.codec), self.header))
+
+
+class ShardWriter(BasePredictionWriter):
+    """Writes each predicted shard as soon as it is done; waits for every rank at the end of the epoch."""
+
+    def __init__(self, out: Path, header: dict[str, Any]) -> None:
+        super().__init__(write_interval="batch")
+        self.out, self.header = Path(out), header
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0) -> None:
+        job, records, arrays, failures = prediction
+        write_shard(self.out, job.index, [it.id for it in job.items], records, arrays, failures, self.header)
+
+    def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.strategy.barrier("mediatok-tokenize-shards")  # every shard exists before any rank writes the manifest
+
+
+def run_lightning(jobs: list[ShardJob], model: Any, header: dict[str, Any], out: Path, *, devices: int, accelerator: str = "auto", num_nodes: int = 1,
+                  strategy: str | None = None) -> None:
+    """Tokenize `jobs` with `Trainer.predict` on `devices` x `num_nodes` processes; shards land in `out`."""
+    if not jobs:
+        return
+    trainer = L.Trainer(
+        accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy or "auto",
+        callbacks=[ShardWriter(out, header)], logger=False, enable_checkpointing=False,
+        enable_model_summary=False, use_distributed_sampler=True,
+    )
+    loader = DataLoader(ShardJobs(jobs), batch_size=1, shuffle=False, collate_fn=_single)
+    trainer.predict(TokenizeModule(model, header), loader, return_predictions=False)

@@ -17,6 +17,7 @@ import os
 import queue as queue_mod
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -95,7 +96,8 @@ def tokenize_items(job: ShardJob, codec: Any, loader: Loader, header: dict[str, 
         duration = 0.0
         try:
             x, facts = loader.load(item.file)
-            with torch.inference_mode():
+            with torch.inference_mode(), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="resampling from")  # expected in a dataset: the codec resamples
                 arrays.append(_codes_array(loader.tokenize(codec, x, facts), header))
         except Exception as e:  # noqa: BLE001 - one bad file must not stop a dataset; it is reported instead
             msg = f"{type(e).__name__}: {e}".replace(item.file, item.path)  # no machine-specific paths in shards

@@ -51,6 +51,9 @@ class TokenizeModule(L.LightningModule):
         if self.codec is None:
             self.codec = load_codec(self.spec)
 
+    def transfer_batch_to_device(self, batch: ShardJob, device: torch.device, dataloader_idx: int) -> ShardJob:
+        return batch  # a job names files; the codec moves what it reads
+
     def on_predict_start(self) -> None:
         if not isinstance(self.codec, torch.nn.Module) and hasattr(self.codec, "to"):
             self.codec.to(self.device)  # a non-Module wrapper is not moved by Lightning

@@ -1,0 +1,61 @@
+"""`mediatok tokenize DATA -o OUT --model NAME`: arguments and the run, shared by `mediatok.cli` and `python -m`."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from mediatok.tokenize.patterns import PATTERNS
+from mediatok.tokenize.pipeline import tokenize_dataset
+
+DESCRIPTION = "Tokenize a folder, glob or CSV/JSONL manifest of media into token shards for language-model training."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The `tokenize` verb's arguments."""
+    p.add_argument("data", help="a folder (searched recursively), a quoted glob, or a .csv/.jsonl manifest "
+                                "with a 'path' column (optional 'id', 'text'; other columns become metadata)")
+    p.add_argument("-o", "--out", required=True, help="output folder for shard-*.npy / shard-*.json / manifest.json")
+    p.add_argument("--model", default="speech-16k", help="model name (see `mediatok models`) or checkpoint folder")
+    p.add_argument("--pattern", choices=PATTERNS, default="flat",
+                   help="how TokenDataset flattens the codebooks by default (shards always hold raw codes)")
+    p.add_argument("--workers", type=int, default=1, help="processes on this machine, each loading the model once")
+    p.add_argument("--shard-size", type=int, default=256, help="items per shard (fixed: it decides the output)")
+    p.add_argument("--devices", type=int, default=None,
+                   help="run through Lightning Trainer.predict on this many devices per node (DDP) instead of --workers")
+    p.add_argument("--num-nodes", type=int, default=1, help="nodes for the Lightning run")
+    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
+    p.add_argument("--strategy", default=None, help="Lightning strategy (default auto: ddp for several devices)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Tokenize as `args` say, print a summary (failed items listed); exit status 0 unless nothing succeeded."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    s = tokenize_dataset(
+        args.data, args.out, args.model, pattern=args.pattern, shard_size=args.shard_size, workers=args.workers,
+        devices=args.devices, accelerator=args.accelerator, num_nodes=args.num_nodes, strategy=args.strategy,
+        progress=not args.no_progress,
+    )
+    rate = f", {s.duration / s.seconds:.0f}x real time" if s.duration and s.shards_written else ""
+    print(f"{s.num_items} items, {s.num_tokens} tokens, {s.duration / 3600:.3f} h -> {s.out}/manifest.json "
+          f"({s.shards_written} shards written, {s.shards_skipped} already done, {s.seconds:.1f} s{rate})")
+    if s.failures:
+        print(f"{s.num_failed} items failed and were skipped:")
+        for f in s.failures[:20]:
+            print(f"  {f['path']}: {f['error']}")
+        if len(s.failures) > 20:
+            print(f"  ... and {len(s.failures) - 20} more, listed in {s.out}/manifest.json")
+    return 0 if s.num_items else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m mediatok.tokenize ...`."""
+    p = argparse.ArgumentParser(prog="mediatok tokenize", description=DESCRIPTION)
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

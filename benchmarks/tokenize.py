@@ -1,0 +1,114 @@
+"""Dataset tokenizing speed: items/s, tokens/s and x real time on this machine's CPU, per shipped model.
+
+    python benchmarks/tokenize.py [--data data/speech16k/test_wav] [--models speech-16k] [--limit N] [--ddp]
+
+Data: the held-out Czech/Dutch speech clips written by scripts/prepare_speech.py (16 kHz PCM-16 wav), real
+files read from disk. Each row is one end-to-end `tokenize_dataset` run into a fresh folder, wall clock
+including model loading, worker start-up, file reading, resampling and writing shards + manifest, with one
+intra-op thread per process. "x real time per CPU-s" divides the audio by the CPU seconds the run used (this
+process + its workers): on a shared machine it shows what a run costs when wall time is set by other load.
+After the rows the script checks that every run wrote byte-identical files.
+A model that is not shipped yet (no pretrained/<name>/) is measured with its training config's architecture
+and random weights, marked "untrained": speed does not depend on the weights.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+# This file shares its name with the stdlib module `tokenize` (imported by linecache, hence by torch): drop the
+# script's folder from the import path so that `import tokenize` keeps finding the stdlib one.
+if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import resource  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+import mediatok  # noqa: E402
+from mediatok.tokenize import tokenize_dataset  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = {"speech-16k": ROOT / "configs" / "audio" / "speech-16k-cpu.yaml"}
+
+
+def load_model(name: str) -> tuple[object, str]:
+    """The shipped model, or its architecture from the training config with random weights."""
+    if name in mediatok.list_models():
+        return name, name
+    import yaml
+
+    from mediatok.codecs.audio import AudioCodec, AudioCodecConfig, SpeechCodec
+
+    cfg = yaml.safe_load(CONFIGS[name].read_text())["model"]["codec"]
+    torch.manual_seed(0)
+    return SpeechCodec(AudioCodec(AudioCodecConfig.from_dict(cfg)), name=name), f"{name} (untrained)"
+
+
+def tree_digest(root: Path) -> str:
+    """One sha256 over every file's name and bytes: equal digests mean byte-identical outputs."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its reaped children (the worker processes)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(ROOT / "data" / "speech16k" / "test_wav"))
+    p.add_argument("--models", nargs="+", default=None, help="default: speech-16k and every shipped model")
+    p.add_argument("--limit", type=int, default=None, help="use the first N clips (sorted by name)")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--ddp", action="store_true", help="add a 2-process Lightning DDP row (CPU, ddp_fork)")
+    p.add_argument("--shard-size", type=int, default=64)
+    args = p.parse_args()
+
+    data = Path(args.data)
+    if not data.is_dir():
+        raise SystemExit(f"{data} not found: run `python scripts/prepare_speech.py` first (or pass --data)")
+    models = args.models or sorted(set(["speech-16k", *mediatok.list_models()]))
+    with tempfile.TemporaryDirectory() as tmp:
+        src = data
+        if args.limit:
+            src = Path(tmp) / "clips"
+            src.mkdir()
+            for f in sorted(data.glob("*.wav"))[: args.limit]:
+                os.symlink(f.resolve(), src / f.name)
+        print(f"data: {data} ({len(list(src.glob('*.wav')))} clips); CPU cores: {os.cpu_count()}; "
+              f"load average at start: {os.getloadavg()[0]:.1f}")
+        print("| model | run | items | audio (s) | tokens | wall (s) | items/s | tokens/s | x real time | CPU (s) | x real time per CPU-s |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for name in models:
+            model, label = load_model(name)
+            runs = [(f"{w} worker{'s' if w > 1 else ''}", dict(workers=w)) for w in args.workers]
+            if args.ddp:
+                runs.append(("2-process DDP", dict(devices=2, accelerator="cpu", strategy="ddp_fork")))
+            digests = {}
+            for run, kw in runs:
+                out = Path(tmp) / f"{name}-{run.replace(' ', '_')}"
+                t0, c0 = time.perf_counter(), cpu_seconds()
+                s = tokenize_dataset(src, out, model, shard_size=args.shard_size, progress=False, **kw)
+                wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+                digests[run] = tree_digest(out)
+                print(f"| {label} | {run} | {s.num_items} | {s.duration:.1f} | {s.num_tokens} | {wall:.2f} | "
+                      f"{s.num_items / wall:.1f} | {s.num_tokens / wall:.0f} | {s.duration / wall:.0f} | {cpu:.1f} | "
+                      f"{s.duration / cpu:.0f} |", flush=True)
+            same = len(set(digests.values())) == 1
+            print(f"\n{label}: outputs byte-identical across {', '.join(digests)}: {'yes' if same else 'NO'} "
+                  f"(sha256 {next(iter(digests.values()))})\n")
+
+
+if __name__ == "__main__":
+    main()

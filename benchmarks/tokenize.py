@@ -88,7 +88,8 @@ def main() -> None:
                 os.symlink(f.resolve(), src / f.name)
         print(f"data: {data} ({len(list(src.glob('*.wav')))} clips); CPU cores: {os.cpu_count()}; "
               f"load average at start: {os.getloadavg()[0]:.1f}")
-        print("| model | run | items | audio (s) | tokens | wall (s) | items/s | tokens/s | x real time | CPU (s) | x real time per CPU-s |")
+        print("| model | run | items | audio (s) | tokens | wall (s) | items/s | tokens/s | x real time | CPU (s) "
+              "| x real time per CPU-s |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         for name in models:
             model, label = load_model(name)

@@ -78,8 +78,8 @@ class ShardWriter(BasePredictionWriter):
         trainer.strategy.barrier("mediatok-tokenize-shards")  # every shard exists before any rank writes the manifest
 
 
-def run_lightning(jobs: list[ShardJob], model: Any, header: dict[str, Any], out: Path, *, devices: int, accelerator: str = "auto", num_nodes: int = 1,
-                  strategy: str | None = None) -> None:
+def run_lightning(jobs: list[ShardJob], model: Any, header: dict[str, Any], out: Path, *, devices: int,
+                  accelerator: str = "auto", num_nodes: int = 1, strategy: str | None = None) -> None:
     """Tokenize `jobs` with `Trainer.predict` on `devices` x `num_nodes` processes; shards land in `out`."""
     if not jobs:
         return

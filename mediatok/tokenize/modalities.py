@@ -48,7 +48,8 @@ class AudioLoader:
         if data.shape[0] == 0:
             raise ValueError("the file holds no samples")
         mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-        info = {"duration": data.shape[0] / sr, "sample_rate": int(sr), "num_samples": int(data.shape[0]), "channels": int(data.shape[1])}
+        n, channels = data.shape
+        info = {"duration": n / sr, "sample_rate": int(sr), "num_samples": int(n), "channels": int(channels)}
         return torch.from_numpy(np.ascontiguousarray(mono))[None], info
 
     def tokenize(self, codec: Any, x: Tensor, info: dict[str, Any]) -> Tensor:
@@ -107,7 +108,7 @@ def load_codec(model: Any) -> Any:
 
         load = getattr(mediatok, "load", None)
         if load is None:
-            raise ModelNotFoundError(f"cannot load {os.fspath(model)!r}: this mediatok build has no mediatok.load; pass a codec object")
+            raise ModelNotFoundError(f"cannot load {os.fspath(model)!r}: this build has no mediatok.load; pass a codec")
         model = load(model)
     if isinstance(model, nn.Module):
         model.eval()

@@ -44,7 +44,7 @@ class Pattern:
         if self.name not in PATTERNS:
             raise ValueError(f"pattern must be one of {PATTERNS}, got {self.name!r}")
         if self.num_codebooks < 1 or self.codebook_size < 1:
-            raise ValueError(f"need num_codebooks >= 1 and codebook_size >= 1, got {self.num_codebooks}, {self.codebook_size}")
+            raise ValueError(f"need num_codebooks, codebook_size >= 1, got {self.num_codebooks}, {self.codebook_size}")
 
     @property
     def vocab_size(self) -> int:
@@ -88,7 +88,8 @@ class Pattern:
             frames = seq.reshape(*seq.shape[:-1], -1, q)  # (..., T, Q)
             codes = frames - torch.arange(q, device=seq.device) * k
             if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= k):
-                raise ValueError(f"flat tokens out of place: id at position j must lie in [(j % {q}) * {k}, (j % {q} + 1) * {k})")
+                raise ValueError(f"flat tokens out of place: the id at position j must lie in "
+                                 f"[(j % {q}) * {k}, (j % {q} + 1) * {k})")
             return codes.transpose(-1, -2).contiguous()  # (..., Q, T)
         if seq.ndim < 2 or seq.shape[-2] != q or seq.shape[-1] < q - 1:
             raise ValueError(f"delay tokens must have shape (..., {q}, frames + {q - 1}), got {tuple(seq.shape)}")

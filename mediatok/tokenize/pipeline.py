@@ -30,7 +30,9 @@ import torch
 
 from mediatok.tokenize.modalities import CodecInfo, Loader, codec_info, load_codec, loader_for
 from mediatok.tokenize.patterns import PATTERNS, get_pattern
-from mediatok.tokenize.shards import FORMAT, MANIFEST, atomic_write, dumps, read_index, sha256_file, shard_name, token_dtype, write_shard
+from mediatok.tokenize.shards import (
+    FORMAT, MANIFEST, atomic_write, dumps, read_index, sha256_file, shard_name, token_dtype, write_shard,
+)
 from mediatok.tokenize.sources import Item, discover
 
 log = logging.getLogger("mediatok.tokenize")
@@ -74,7 +76,9 @@ def shard_header(info: CodecInfo) -> dict[str, Any]:
 def shard_done(out: Path, job: ShardJob, header: dict[str, Any]) -> bool:
     """Whether an earlier run finished this exact shard with the same weights."""
     doc = read_index(out, job.index)
-    return doc is not None and doc["planned"] == [it.id for it in job.items] and all(doc.get(k) == v for k, v in header.items())
+    if doc is None or doc["planned"] != [it.id for it in job.items]:
+        return False
+    return all(doc.get(k) == v for k, v in header.items())
 
 
 def _codes_array(codes: Any, header: dict[str, Any]) -> np.ndarray:
@@ -82,14 +86,18 @@ def _codes_array(codes: Any, header: dict[str, Any]) -> np.ndarray:
     model = header["model"]
     codes = codes.detach().cpu() if isinstance(codes, torch.Tensor) else torch.as_tensor(codes)
     if codes.ndim < 2 or codes.shape[0] != model["num_codebooks"] or codes.dtype.is_floating_point:
-        raise ValueError(f"codec returned tokens {codes.dtype} {tuple(codes.shape)}; expected integers ({model['num_codebooks']}, frames)")
+        raise ValueError(f"codec returned tokens {codes.dtype} {tuple(codes.shape)}; "
+                         f"expected integers ({model['num_codebooks']}, frames)")
     if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= model["codebook_size"]):
         raise ValueError(f"codec returned tokens outside [0, {model['codebook_size']})")
     return codes.numpy().astype(header["dtype"])
 
 
+Records = list[dict[str, Any]]
+
+
 def tokenize_items(job: ShardJob, codec: Any, loader: Loader, header: dict[str, Any],
-                   on_item: Callable[[float], None] | None = None) -> tuple[list[dict[str, Any]], list[np.ndarray], list[dict[str, str]]]:
+                   on_item: Callable[[float], None] | None = None) -> tuple[Records, list[np.ndarray], Records]:
     """Tokenize one shard's items one at a time -> (records, token arrays, failures)."""
     records, arrays, failures = [], [], []
     for item in job.items:
@@ -97,7 +105,7 @@ def tokenize_items(job: ShardJob, codec: Any, loader: Loader, header: dict[str, 
         try:
             x, facts = loader.load(item.file)
             with torch.inference_mode(), warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="resampling from")  # expected in a dataset: the codec resamples
+                warnings.filterwarnings("ignore", message="resampling from")  # expected here: the codec resamples
                 arrays.append(_codes_array(loader.tokenize(codec, x, facts), header))
         except Exception as e:  # noqa: BLE001 - one bad file must not stop a dataset; it is reported instead
             msg = f"{type(e).__name__}: {e}".replace(item.file, item.path)  # no machine-specific paths in shards
@@ -137,7 +145,8 @@ def finalize(out: Path, num_shards: int, header: dict[str, Any], pattern: str, s
     for k in range(num_shards):
         doc = read_index(out, k)
         if doc is None or any(doc.get(key) != v for key, v in header.items()):
-            raise RuntimeError(f"shard {shard_name(k)} in {out} is missing or was made by other weights; re-run to finish it")
+            raise RuntimeError(f"shard {shard_name(k)} in {out} is missing or was made by other weights; "
+                               "re-run to finish it")
         name = shard_name(k)
         shards.append({"index": k, "name": name, "items": len(doc["items"]), "tokens": doc["num_tokens"],
                        "sha256": sha256_file(out / f"{name}.npy")})
@@ -199,7 +208,8 @@ def _run_pool(jobs: list[ShardJob], model: Any, device: str | None, header: dict
               workers: int, bar: _Progress) -> None:
     # fork starts a worker in milliseconds instead of re-importing torch (seconds); it is safe here because each
     # worker runs with one intra-op thread (no OpenMP pool to inherit) and never touches CUDA. CUDA needs spawn.
-    fork = "fork" in mp.get_all_start_methods() and not torch.cuda.is_initialized() and not (device or "cpu").startswith("cuda")
+    cuda = torch.cuda.is_initialized() or (device or "cpu").startswith("cuda")
+    fork = "fork" in mp.get_all_start_methods() and not cuda
     ctx = mp.get_context("fork" if fork else "spawn")
     progress = ctx.Queue()
 
@@ -256,15 +266,17 @@ def tokenize_dataset(data: str | Path, out: str | Path, model: Any, *, pattern: 
     out.mkdir(parents=True, exist_ok=True)
     prepare_out(out, len(jobs))
     todo = [j for j in jobs if not shard_done(out, j, header)]
+    spec = model if isinstance(model, (str, os.PathLike)) else codec  # what other processes load (or inherit)
     if devices is not None:
         from mediatok.tokenize.distributed import run_lightning
 
-        run_lightning(todo, model if isinstance(model, (str, os.PathLike)) else codec, header, out, devices=devices, accelerator=accelerator, num_nodes=num_nodes, strategy=strategy)
+        run_lightning(todo, spec, header, out, devices=devices, accelerator=accelerator, num_nodes=num_nodes,
+                      strategy=strategy)
     else:
-        bar = _Progress(len(items), sum(len(j.items) for j in jobs) - sum(len(j.items) for j in todo), progress)
+        bar = _Progress(len(items), len(items) - sum(len(j.items) for j in todo), progress)
         try:
             if workers > 1 and len(todo) > 1:
-                _run_pool(todo, model if isinstance(model, (str, os.PathLike)) else codec, device, header, out, workers, bar)
+                _run_pool(todo, spec, device, header, out, workers, bar)
             else:
                 threads = torch.get_num_threads()
                 torch.set_num_threads(1)  # same kernels as the worker processes, hence the same tokens
@@ -275,13 +287,11 @@ def tokenize_dataset(data: str | Path, out: str | Path, model: Any, *, pattern: 
                     torch.set_num_threads(threads)
         finally:
             bar.close()
-    manifest = finalize(out, len(jobs), header, pattern, shard_size)
-    for f in manifest["failures"]:
-        log.warning("failed: %s (%s)", f["path"], f["error"])
-    if manifest["failures"]:
-        log.warning("%d of %d items failed and were skipped; see %s", len(manifest["failures"]), len(items), out / MANIFEST)
+    m = finalize(out, len(jobs), header, pattern, shard_size)
+    if m["failures"]:
+        log.warning("%d of %d items failed and were skipped; see %s", m["num_failed"], len(items), out / MANIFEST)
     return TokenizeSummary(
-        out=out, num_items=manifest["num_items"], num_failed=manifest["num_failed"], num_tokens=manifest["num_tokens"],
-        duration=manifest["duration"], shards_written=len(todo), shards_skipped=len(jobs) - len(todo),
-        seconds=time.perf_counter() - t0, failures=manifest["failures"],
+        out=out, num_items=m["num_items"], num_failed=m["num_failed"], num_tokens=m["num_tokens"], duration=m["duration"],
+        shards_written=len(todo), shards_skipped=len(jobs) - len(todo), seconds=time.perf_counter() - t0,
+        failures=m["failures"],
     )

@@ -77,7 +77,8 @@ def read_manifest(manifest: str | Path) -> list[Item]:
         with open(manifest, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             if not reader.fieldnames or "path" not in reader.fieldnames:
-                raise ValueError(f"{manifest}: a CSV manifest needs a header row with a 'path' column, got {reader.fieldnames}")
+                raise ValueError(f"{manifest}: a CSV manifest needs a header row with a 'path' column, "
+                                 f"got {reader.fieldnames}")
             for i, row in enumerate(reader, start=2):
                 row = {k: v for k, v in row.items() if k is not None and v not in (None, "")}
                 items.append(_manifest_row(row, base, f"{manifest}:{i}"))

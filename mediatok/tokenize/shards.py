@@ -107,9 +107,10 @@ class TokenDataset(Dataset):
 
     `pattern` None gives the raw codes (codebooks, frames); 'flat' | 'delay' | 'parallel' applies that pattern
     (default: the one the shards were made for). Token arrays are memory-mapped, so workers share pages.
+    `verify` checks every shard against the manifest's sha256 first.
     """
 
-    def __init__(self, root: str | Path, pattern: PatternName | None | str = "manifest") -> None:
+    def __init__(self, root: str | Path, pattern: PatternName | None | str = "manifest", verify: bool = False) -> None:
         self.root = Path(root)
         path = self.root / MANIFEST
         if not path.is_file():
@@ -123,6 +124,8 @@ class TokenDataset(Dataset):
         self.pattern: Pattern | None = None if name is None else get_pattern(name, self.num_codebooks, self.codebook_size)
         self._items: list[tuple[int, dict[str, Any]]] = []
         for shard in self.manifest["shards"]:
+            if verify and sha256_file(self.root / f"{shard['name']}.npy") != shard["sha256"]:
+                raise ValueError(f"{self.root / shard['name']}.npy does not match the sha256 in {path}: re-tokenize it")
             index = json.loads((self.root / f"{shard['name']}.json").read_text(encoding="utf-8"))
             self._items += [(shard["index"], rec) for rec in index["items"]]
         self._arrays: dict[int, np.ndarray] = {}

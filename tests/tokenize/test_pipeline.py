@@ -97,6 +97,14 @@ def test_dataset_patterns_invert_to_the_codec_audio(tmp_path: Path, codec, speec
     assert sr == ref_sr == 16000 and torch.equal(wav, ref)
     loader = torch.utils.data.DataLoader(flat, batch_size=None, num_workers=0)
     assert sum(1 for _ in loader) == 9
+    assert len(TokenDataset(out, verify=True)) == 9
+    with open(out / "shard-00001.npy", "r+b") as f:  # flip one token
+        f.seek(-1, 2)
+        last = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([last[0] ^ 1]))
+    with pytest.raises(ValueError, match="does not match the sha256"):
+        TokenDataset(out, verify=True)
 
 
 def test_manifest_input_and_model_by_folder(tmp_path: Path, codec, codec_dir: Path, speech_dir: Path):

@@ -1,0 +1,80 @@
+"""Export a training checkpoint to an inference folder: fp16 safetensors + config.json (+ CARD.md).
+
+    python -m mediatok.train.export runs/speech-16k/checkpoints/last.ckpt pretrained/speech-16k \
+        --name speech-16k --prior-data data/speech16k --prior-minutes 20
+
+The entropy prior (per-codebook frequency tables) is fitted on tokens of training audio produced by the
+exported weights themselves (rounded to fp16 first), so the tables match what the shipped model emits.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mediatok.codecs.audio import AudioCodec, AudioCodecConfig, SpeechCodec
+from mediatok.train.data import ClipArray
+
+
+def codec_from_checkpoint(path: str | Path) -> AudioCodec:
+    """The `AudioCodec` inside a Lightning checkpoint written by `AudioCodecModule` (our own file)."""
+    ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
+    cfg = ckpt.get("codec_config") or dict(ckpt["hyper_parameters"]["codec"].__dict__)
+    model = AudioCodec(AudioCodecConfig.from_dict(dict(cfg)))
+    state = {k[len("codec."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("codec.")}
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+@torch.inference_mode()
+def fit_prior(model: AudioCodec, data_root: str | Path, minutes: float, split: str = "train", seed: int = 0):
+    """FrequencyPrior fitted on the tokens of about `minutes` of clips drawn from data_root/<split>."""
+    from mediatok.entropy import FrequencyPrior
+
+    clips = ClipArray(data_root, split)
+    order = np.random.default_rng(seed).permutation(len(clips))
+    codec = SpeechCodec(model)
+    tokens, total = [], 0
+    for i in order:
+        n = int(clips.lengths[i]) // model.cfg.hop * model.cfg.hop
+        if n == 0:
+            continue
+        tokens.append(codec._encode_frames(torch.from_numpy(clips.crop(int(i), 0, n))[None]))
+        total += n
+        if total >= minutes * 60 * model.cfg.sample_rate:
+            break
+    indices = torch.cat(tokens, dim=1)  # (Q, N)
+    return FrequencyPrior.fit(indices, model.quantizer.codebook_size)
+
+
+def export(ckpt: str | Path, out: str | Path, name: str, prior_data: str | Path | None, prior_minutes: float,
+           short_id: str | None = None) -> SpeechCodec:
+    """Checkpoint -> folder; returns the loaded exported codec."""
+    model = codec_from_checkpoint(ckpt)
+    with torch.no_grad():  # round to what the fp16 file will hold, so the prior sees the shipped model's tokens
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+    prior = fit_prior(model, prior_data, prior_minutes) if prior_data else None
+    SpeechCodec(model, prior, name=name, short_id=short_id).save(out)
+    return SpeechCodec.load(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("ckpt")
+    p.add_argument("out")
+    p.add_argument("--name", default=None, help="model name (default: the output folder's name)")
+    p.add_argument("--prior-data", default="data/speech16k", help="prepared data folder for fitting the prior ('' for none)")
+    p.add_argument("--prior-minutes", type=float, default=20.0)
+    p.add_argument("--short-id", default=None, help="short model id written into every bitstream header")
+    a = p.parse_args(argv)
+    codec = export(a.ckpt, a.out, a.name or Path(a.out).name, a.prior_data or None, a.prior_minutes, a.short_id)
+    print(f"exported {codec.name}: {codec.bitrate:.0f} bit/s nominal -> {a.out}")
+
+
+if __name__ == "__main__":
+    main()

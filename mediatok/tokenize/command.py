@@ -6,7 +6,7 @@ import logging
 import sys
 
 from mediatok.tokenize.patterns import PATTERNS
-from mediatok.tokenize.pipeline import tokenize_dataset
+from mediatok.tokenize.pipeline import is_rank_zero, tokenize_dataset
 
 DESCRIPTION = "Tokenize a folder, glob or CSV/JSONL manifest of media into token shards for language-model training."
 
@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
         devices=args.devices, accelerator=args.accelerator, num_nodes=args.num_nodes, strategy=args.strategy,
         progress=not args.no_progress,
     )
+    if not is_rank_zero():
+        return 0
     rate = f", {s.duration / s.seconds:.0f}x real time" if s.duration and s.shards_written else ""
     print(f"{s.num_items} items, {s.num_tokens} tokens, {s.duration / 3600:.3f} h -> {s.out}/manifest.json "
           f"({s.shards_written} shards written, {s.shards_skipped} already done, {s.seconds:.1f} s{rate})")

@@ -61,6 +61,11 @@ class TokenizeSummary:
     failures: list[dict[str, str]] = field(default_factory=list)
 
 
+def is_rank_zero() -> bool:
+    """False in the extra processes of a multi-process Lightning/torchrun run (they repeat rank 0's summary)."""
+    return all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
 def plan_shards(items: Sequence[Item], shard_size: int) -> list[ShardJob]:
     """Fixed-size consecutive chunks of the item list."""
     if shard_size < 1:
@@ -288,7 +293,7 @@ def tokenize_dataset(data: str | Path, out: str | Path, model: Any, *, pattern: 
         finally:
             bar.close()
     m = finalize(out, len(jobs), header, pattern, shard_size)
-    if m["failures"]:
+    if m["failures"] and is_rank_zero():
         log.warning("%d of %d items failed and were skipped; see %s", m["num_failed"], len(items), out / MANIFEST)
     return TokenizeSummary(
         out=out, num_items=m["num_items"], num_failed=m["num_failed"], num_tokens=m["num_tokens"], duration=m["duration"],

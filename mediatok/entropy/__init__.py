@@ -6,6 +6,7 @@
 Coder (`coder.py`, kernels in `_kernels.py`): rANS, 64-bit state, 32-bit words, precision 12..24 bits
 (default 16); numba-compiled with an on-disk cache; numpy arrays and CPU tensors go in without copies.
   encode_cdf(symbols[N], cdf[N, L+1]) / decode_cdf(data, cdf)           one CDF row per symbol
+  encode_categorical(symbols[N], pmf[N, K]) / decode_categorical       = encode_cdf(s, quantize_pmf(pmf)), fused
   encode_indexed(symbols, indexes, cdf_tables, cdf_lengths, offsets)    CompressAI semantics, escapes
   RangeEncoder / RangeDecoder.decode_next(cdf_row)                      step API for autoregressive priors
   `lanes=k` interleaves k rANS states in one stream (faster on long streams, ~6 bytes more per lane);
@@ -30,14 +31,14 @@ EntropyBottleneck's or GaussianConditional's symbols into the same container.
 from __future__ import annotations
 
 from mediatok.entropy.cdf import counts_to_cdf, gaussian_tables, quantize_pmf
-from mediatok.entropy.coder import (RangeDecoder, RangeEncoder, decode_cdf, decode_indexed, encode_cdf,
-                                    encode_indexed)
+from mediatok.entropy.coder import (RangeDecoder, RangeEncoder, decode_categorical, decode_cdf, decode_indexed,
+                                    encode_categorical, encode_cdf, encode_indexed)
 from mediatok.entropy.container import describe, pack, unpack
 from mediatok.entropy.priors import (AdaptivePrior, ContextPrior, FrequencyPrior, decode_with_context,
                                      encode_with_context)
 
 __all__ = [
     "AdaptivePrior", "ContextPrior", "FrequencyPrior", "RangeDecoder", "RangeEncoder", "counts_to_cdf",
-    "decode_cdf", "decode_indexed", "decode_with_context", "describe", "encode_cdf", "encode_indexed",
+    "decode_categorical", "decode_cdf", "decode_indexed", "decode_with_context", "describe", "encode_categorical", "encode_cdf", "encode_indexed",
     "encode_with_context", "gaussian_tables", "pack", "quantize_pmf", "unpack",
 ]

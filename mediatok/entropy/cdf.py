@@ -28,11 +28,13 @@ def _check(precision: int, k: int) -> int:
 def quantize_pmf(pmf: Tensor, precision: int = 16, lengths: Tensor | None = None) -> Tensor:
     """Integer CDFs (..., K+1) int32 from PMFs (..., K): every frequency >= 1, last entry exactly 2^precision.
 
-    Unnormalised weights are fine (rows are normalised). Symbols whose share of 2^precision is below one
-    get frequency 1; the rest split what is left by cumulative rounding (cdf_i = round(W_i / W * (M -
-    n_tiny)) + tiny symbols before i), so a frequency is never off its ideal share by more than one.
-    Rows where that cannot give every symbol >= 1 (K close to 2^precision) fall back to reserving one
-    slot per symbol. With `lengths` (...,), row r only has lengths[r] symbols (ragged tables, CompressAI
+    Unnormalised weights are fine (rows are normalised). Cumulative rounding with a reserve for tiny
+    symbols: with C the running sum and n_tiny the symbols below two slots of 2^precision,
+    cdf_i = round(C_i / C_K * (M - n_tiny)) + (tiny symbols before i), so every symbol gets >= 1 and
+    each is within about one slot of its ideal share. Rows with more than M/4 tiny symbols (K close to
+    2^precision) instead reserve one slot per symbol: cdf_i = round(C_i / C_K * (M - K)) + i. Arithmetic is a sequential
+    float64 running sum (fixed blocked order, `_running_sums`), one IEEE multiply and round-half-even
+    per entry, so encode_categorical's numba kernel reproduces it bit for bit. With `lengths` (...,), row r only has lengths[r] symbols (ragged tables, CompressAI
     layout: cdf[r, lengths[r]:] = 2^precision). The result is validated before it is returned.
     """
     if not isinstance(pmf, Tensor):
@@ -54,26 +56,39 @@ def quantize_pmf(pmf: Tensor, precision: int = 16, lengths: Tensor | None = None
             raise ValueError(f"lengths must hold one value in [1, {k}] per row ({p.shape[0]} rows)")
         valid = torch.arange(k) < lens[:, None]  # (R, K)
         p = p * valid
-    total = p.sum(-1, keepdim=True, dtype=torch.float64)  # (R, 1); only a threshold, never a CDF value
+    csum = _running_sums(p)  # (R, K) fixed order per row: reproducible anywhere
+    total = csum[:, -1:]  # (R, 1)
     if (total <= 0).any():
         raise ValueError("every pmf row needs a positive total")
-    tiny = p < (total / m).to(p.dtype)  # (R, K) symbols that get exactly one slot
+    tiny = p < total * (2.0 / m)  # (R, K) below two slots: one slot reserved (compared in float64)
     if valid is not None:
         tiny &= valid
     ntiny = tiny.sum(-1, keepdim=True, dtype=torch.int32)  # (R, 1)
-    w = torch.cumsum(p.masked_fill(tiny, 0), -1, dtype=torch.float64)  # (R, K) sequential per row
-    scale = (m - ntiny).double() / w[:, -1:]  # (R, 1); W = 0 (all tiny) gives inf/nan, caught below
     cdf = torch.zeros(p.shape[0], k + 1, dtype=torch.int32)
-    body = w.mul_(scale).round_().nan_to_num_(0.0, 0.0, 0.0).to(torch.int32)
+    body = csum.mul_((m - ntiny) / total).round_().nan_to_num_(0.0, 0.0, 0.0).to(torch.int32)  # (R, K)
     body += torch.cumsum(tiny, -1, dtype=torch.int32)
     cdf[:, 1:] = body
-    freq = cdf[:, 1:] - cdf[:, :-1]  # (R, K)
-    short = freq < 1 if valid is None else (freq < 1) & valid
-    bad = short.any(-1) | (cdf[:, -1] != m)  # (R,)
+    bad = ntiny[:, 0] > m // 4  # (R,) with at most M/4 tiny symbols every other one gets >= 1.5 slots
     if bad.any():
         cdf[bad] = _leaky(p[bad], m, None if valid is None else valid[bad])
     _validate(cdf, m, valid)
     return cdf.reshape(*lead, k + 1)
+
+
+BLOCK = 8
+
+
+def _running_sums(p: Tensor) -> Tensor:
+    """float64 running sums in a fixed blocked order: C_i = (sum of the whole blocks of 8 before i,
+    added block by block) + (sequential sum within i's block). The numba kernels use the same order
+    (short dependency chains, so they run several times faster than one sequential chain)."""
+    r, k = p.shape
+    nb = -(-k // BLOCK)
+    blocks = torch.nn.functional.pad(p, (0, nb * BLOCK - k)).view(r, nb, BLOCK)  # (R, nb, 8)
+    within = torch.cumsum(blocks, -1, dtype=torch.float64)  # (R, nb, 8) sequential inside a block
+    offsets = torch.cumsum(within[..., -1], -1)  # (R, nb) block totals, sequential
+    before = torch.nn.functional.pad(offsets[:, :-1], (1, 0))  # (R, nb) sum of the blocks before
+    return (before[..., None] + within).view(r, nb * BLOCK)[:, :k]  # (R, K)
 
 
 def _leaky(p: Tensor, m: int, valid: Tensor | None) -> Tensor:
@@ -81,9 +96,10 @@ def _leaky(p: Tensor, m: int, valid: Tensor | None) -> Tensor:
     r, k = p.shape
     ones = torch.ones(r, k, dtype=torch.int32) if valid is None else valid.to(torch.int32)  # (R, K)
     nsym = ones.sum(-1, keepdim=True)  # (R, 1)
-    c = torch.cumsum(p, -1, dtype=torch.float64)  # (R, K)
+    c = _running_sums(p)  # (R, K)
+    body = (c * ((m - nsym) / c[:, -1:])).round_().nan_to_num_(0.0, 0.0, 0.0).to(torch.int32)
     cdf = torch.zeros(r, k + 1, dtype=torch.int32)
-    cdf[:, 1:] = (c * ((m - nsym) / c[:, -1:])).round_().to(torch.int32) + torch.cumsum(ones, -1, dtype=torch.int32)
+    cdf[:, 1:] = body + torch.cumsum(ones, -1, dtype=torch.int32)
     return cdf
 
 

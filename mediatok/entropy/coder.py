@@ -123,6 +123,47 @@ def decode_cdf(data: bytes, cdf: Any, precision: int = DEFAULT_PRECISION, *, lan
     return _like(out, cdf)
 
 
+def _as_pmf(pmf: Any, n: int | None) -> np.ndarray:
+    if isinstance(pmf, torch.Tensor):
+        if not pmf.is_floating_point():
+            raise ValueError(f"pmf must be a float tensor (N, K), got {pmf.dtype}")
+        pmf = pmf.detach().to("cpu")
+        pmf = (pmf if pmf.dtype in (torch.float32, torch.float64) else pmf.float()).contiguous().numpy()
+    else:
+        pmf = np.asarray(pmf)
+        if pmf.dtype.kind != "f":
+            raise ValueError(f"pmf must hold floats, got dtype {pmf.dtype}")
+        pmf = np.ascontiguousarray(pmf, pmf.dtype if pmf.dtype in (np.float32, np.float64) else np.float32)
+    if pmf.ndim != 2 or pmf.shape[1] < 1 or (n is not None and pmf.shape[0] != n):
+        raise ValueError(f"pmf must be (N{'' if n is None else f' = {n}'}, K), got shape {pmf.shape}")
+    return pmf
+
+
+def encode_categorical(symbols: Any, pmf: Any, precision: int = DEFAULT_PRECISION, *, lanes: int = 1) -> bytes:
+    """Encode symbols[N] with per-symbol float PMFs pmf[N, K]: the same bytes as
+    encode_cdf(symbols, quantize_pmf(pmf, precision)), fused so no (N, K+1) CDF is ever built."""
+    precision, lanes = _check_precision(precision), _check_lanes(lanes)
+    sym = as_array(symbols, np.int64, "symbols").reshape(-1)
+    p = _as_pmf(pmf, sym.shape[0])
+    if p.shape[1] > 1 << precision:
+        raise ValueError(f"a {precision}-bit CDF holds at most {1 << precision} symbols, got K = {p.shape[1]}")
+    return _run_encoder(K.encode_categorical, sym.shape[0], (sym, p, precision, lanes), sym.shape[0] + 24 + 2 * lanes)
+
+
+def decode_categorical(data: bytes, pmf: Any, precision: int = DEFAULT_PRECISION, *, lanes: int = 1) -> Any:
+    """Inverse of encode_categorical (and of encode_cdf with quantize_pmf(pmf)): N symbols."""
+    precision, lanes = _check_precision(precision), _check_lanes(lanes)
+    p = _as_pmf(pmf, None)
+    if p.shape[1] > 1 << precision:
+        raise ValueError(f"a {precision}-bit CDF holds at most {1 << precision} symbols, got K = {p.shape[1]}")
+    out = np.empty(p.shape[0], np.int64)
+    status = K.decode_categorical(_as_data(data), p, precision, lanes, out)
+    if status == K.ERR_PMF:
+        raise ValueError(K.ERRORS[status])
+    _decode_status(status)
+    return _like(out, pmf)
+
+
 # ------------------------------------------------------------------------------------------ indexed tables
 def _indexed_args(indexes, cdf_tables, cdf_lengths, offsets, precision, n):
     idx = as_array(indexes, np.int32, "indexes").reshape(-1)

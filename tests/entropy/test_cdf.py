@@ -39,7 +39,8 @@ def test_rate_is_close_to_the_float_model() -> None:
     q = (cdf.diff(dim=-1).double() / 65536)
     cross = -(pmf * q.log2()).sum(-1)  # expected code length under the integer model
     entropy = -(pmf * pmf.log2()).sum(-1)
-    assert float((cross - entropy).max()) < 0.02 * float(entropy.min())  # bits/symbol
+    assert float((cross - entropy).max()) < 0.02  # bits/symbol, at 2.8 to 6.2 bits of entropy
+    assert float((cross - entropy).sum() / entropy.sum()) < 0.005
 
 
 def test_determinism_row_result_does_not_depend_on_batch_or_threads() -> None:

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mediatok import BitstreamError
-from mediatok.entropy import (RangeDecoder, RangeEncoder, decode_cdf, decode_indexed, encode_cdf, encode_indexed,
-                              gaussian_tables, quantize_pmf)
+from mediatok.entropy import (RangeDecoder, RangeEncoder, decode_categorical, decode_cdf, decode_indexed,
+                              encode_categorical, encode_cdf, encode_indexed, gaussian_tables, quantize_pmf)
 
 
 def _random_cdf(rng: np.random.Generator, n: int, k: int, precision: int, alpha: float = 0.5) -> torch.Tensor:
@@ -168,3 +168,31 @@ def test_step_api_matches_batch_stream() -> None:
         dec.decode_next(row)
     with pytest.raises(BitstreamError):
         dec.finish()
+
+
+@pytest.mark.parametrize("k, precision", [(1, 16), (5, 12), (37, 16), (1000, 16), (4096, 16), (3000, 12), (300, 24)])
+def test_categorical_is_encode_cdf_of_quantize_pmf_bit_for_bit(k: int, precision: int) -> None:
+    """The fused kernel and torch's quantize_pmf share one arithmetic: same CDFs, same bytes."""
+    g = torch.Generator().manual_seed(k)
+    pmf = torch.softmax(torch.randn(300, k, generator=g) * 4, -1)  # (300, K), many tiny entries
+    pmf[0] = 1.0  # unnormalised and flat
+    if k > 1:
+        pmf[1, 1:] = 0.0  # one certain symbol
+    sym = torch.multinomial(pmf + 1e-12, 1, generator=g)[:, 0]
+    for p in (pmf, pmf.double()):
+        data = encode_categorical(sym, p, precision)
+        assert data == encode_cdf(sym, quantize_pmf(p, precision), precision)
+        assert torch.equal(decode_categorical(data, p, precision), sym)
+    data = encode_categorical(sym, pmf, precision, lanes=3)
+    assert torch.equal(decode_categorical(data, pmf, precision, lanes=3), sym)
+
+
+def test_categorical_rejects_bad_pmfs() -> None:
+    pmf = torch.rand(4, 6)
+    for bad in (float("nan"), -1.0, float("inf")):
+        broken = pmf.clone()
+        broken[2, 3] = bad
+        with pytest.raises(ValueError, match="pmf"):
+            encode_categorical(torch.zeros(4, dtype=torch.long), broken)
+    with pytest.raises(ValueError, match="pmf"):
+        decode_categorical(encode_categorical(torch.zeros(4, dtype=torch.long), pmf), torch.zeros(4, 6))

@@ -12,21 +12,10 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
-import soundfile as sf
 import torch
-import torchaudio.functional as AF
 from torch.utils.data import DataLoader, Dataset
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus")
-
-
-def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Decode a file to mono float32 at sample_rate."""
-    x, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
-    x = x.mean(axis=1)
-    if sr != sample_rate:
-        x = AF.resample(torch.from_numpy(x), sr, sample_rate).numpy()
-    return np.ascontiguousarray(x, dtype=np.float32)
+from mediatok.codecs.audio.io import AUDIO_SUFFIXES, load_audio
 
 
 def prepare_folder(src: str | Path, out: str | Path, split: str, sample_rate: int) -> int:

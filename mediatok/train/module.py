@@ -133,7 +133,7 @@ class AudioCodecModule(L.LightningModule):
         terms = self.reconstruction_losses(batch, out)
         self.log_dict({f"val/{k}": v for k, v in terms.items()}, sync_dist=True, batch_size=batch.shape[0])
         if self.current_epoch % self.hparams.val_quality_every == 0:
-            from mediatok.train.metrics import have_quality_metrics, quality
+            from mediatok.codecs.audio.metrics import have_quality_metrics, quality
 
             if have_quality_metrics():
                 sr = self.codec.cfg.sample_rate

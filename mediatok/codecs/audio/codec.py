@@ -22,6 +22,7 @@ import torchaudio.functional as AF
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from mediatok.codecs.audio.io import read_audio
 from mediatok.codecs.audio.model import AudioCodec, AudioCodecConfig
 from mediatok.errors import BitstreamError
 
@@ -90,6 +91,8 @@ class SpeechCodec:
         if x.ndim not in (1, 2):
             raise ValueError(f"expected audio of shape (samples,) or (channels, samples), got {tuple(x.shape)}")
         shape = tuple(x.shape)
+        if x.numel() == 0:
+            raise ValueError(f"audio is empty (shape {shape})")
         wav = x.detach().float().cpu().reshape(-1, x.shape[-1])  # (C, T)
         if wav.shape[0] > 16 and wav.shape[1] <= 16:
             raise ValueError(f"expected (channels, samples), got {shape}; it looks like (samples, channels): pass x.T")
@@ -272,17 +275,3 @@ def _fit_length(wav: Tensor, length: int) -> Tensor:
     if wav.shape[1] >= length:
         return wav[:, :length]
     return torch.nn.functional.pad(wav, (0, length - wav.shape[1]))
-
-
-def read_audio(path: str | Path) -> tuple[Tensor, int]:
-    """Read an audio file -> ((channels, samples) float32, sample_rate), with a clear error for non-audio."""
-    import soundfile as sf
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such audio file: {path}")
-    try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
-    except Exception as e:  # soundfile raises LibsndfileError (a RuntimeError) for non-audio
-        raise ValueError(f"could not read {path} as audio (wav, flac, ogg, ...): {e}") from e
-    return torch.from_numpy(data.T.copy()), int(sr)

@@ -6,7 +6,7 @@
     mediatok info IN.mtk
     mediatok eval --model NAME DATA_DIR
     mediatok train fit --config configs/audio/speech-16k-cpu.yaml
-    mediatok tokenize ...            (not yet available)
+    mediatok tokenize DATA -o SHARDS_DIR [--model NAME] [--pattern flat|delay|parallel] [--workers N]
 """
 from __future__ import annotations
 
@@ -70,7 +70,9 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _tokenize(args: argparse.Namespace) -> int:
-    raise SystemExit("mediatok tokenize: not yet available (use mediatok.tokenize(...) from Python for single files)")
+    from mediatok.tokenize.command import run
+
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,8 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser("tokenize", help="dataset -> token shards (not yet available)")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p = sub.add_parser("tokenize", help="dataset -> token shards for language-model training (see mediatok.tokenize)")
+    p.add_argument("data", help="a folder (searched recursively), a quoted glob, or a .csv/.jsonl manifest "
+                                "with a 'path' column (optional 'id', 'text'; other columns become metadata)")
+    p.add_argument("-o", "--out", required=True, help="output folder: shard-*.npy, shard-*.json, manifest.json")
+    p.add_argument("--model", default=mediatok.DEFAULT_AUDIO_MODEL, help="model name or checkpoint folder")
+    p.add_argument("--pattern", choices=("flat", "delay", "parallel"), default="flat",
+                   help="TokenDataset's default flattening (shards always hold raw codes)")
+    p.add_argument("--workers", type=int, default=1, help="processes on this machine, each loading the model once")
+    p.add_argument("--shard-size", type=int, default=256, help="items per shard (part of the output's identity)")
+    p.add_argument("--devices", type=int, default=None,
+                   help="run through Lightning Trainer.predict on this many devices per node (DDP) instead")
+    p.add_argument("--num-nodes", type=int, default=1, help="nodes for the Lightning run")
+    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
+    p.add_argument("--strategy", default=None, help="Lightning strategy (default: auto, i.e. ddp for several devices)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_tokenize)
 
     sub.add_parser("train", help="LightningCLI: mediatok train fit --config CONFIG.yaml (see `mediatok train --help`)")

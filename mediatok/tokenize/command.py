@@ -1,32 +1,11 @@
-"""`mediatok tokenize DATA -o OUT --model NAME`: arguments and the run, shared by `mediatok.cli` and `python -m`."""
+"""`mediatok tokenize DATA -o OUT --model NAME`: the run behind the CLI verb (arguments live in `mediatok.cli`)."""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
 
-from mediatok.tokenize.patterns import PATTERNS
 from mediatok.tokenize.pipeline import is_rank_zero, tokenize_dataset
-
-DESCRIPTION = "Tokenize a folder, glob or CSV/JSONL manifest of media into token shards for language-model training."
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The `tokenize` verb's arguments."""
-    p.add_argument("data", help="a folder (searched recursively), a quoted glob, or a .csv/.jsonl manifest "
-                                "with a 'path' column (optional 'id', 'text'; other columns become metadata)")
-    p.add_argument("-o", "--out", required=True, help="output folder for shard-*.npy / shard-*.json / manifest.json")
-    p.add_argument("--model", default="speech-16k", help="model name (see `mediatok models`) or checkpoint folder")
-    p.add_argument("--pattern", choices=PATTERNS, default="flat",
-                   help="how TokenDataset flattens the codebooks by default (shards always hold raw codes)")
-    p.add_argument("--workers", type=int, default=1, help="processes on this machine, each loading the model once")
-    p.add_argument("--shard-size", type=int, default=256, help="items per shard (fixed: it decides the output)")
-    p.add_argument("--devices", type=int, default=None,
-                   help="run through Lightning Trainer.predict on this many devices per node (DDP) instead of --workers")
-    p.add_argument("--num-nodes", type=int, default=1, help="nodes for the Lightning run")
-    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
-    p.add_argument("--strategy", default=None, help="Lightning strategy (default auto: ddp for several devices)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,11 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m mediatok.tokenize ...`."""
-    p = argparse.ArgumentParser(prog="mediatok tokenize", description=DESCRIPTION)
-    add_arguments(p)
-    return run(p.parse_args(argv))
+    """`python -m mediatok.tokenize ARGS` == `mediatok tokenize ARGS`."""
+    from mediatok.cli import main as cli_main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return cli_main(["tokenize", *(sys.argv[1:] if argv is None else argv)])

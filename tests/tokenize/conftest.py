@@ -1,6 +1,7 @@
 """Fixtures: a tiny randomly initialised speech codec (a real `AudioCodec`) and folders of speech-like audio."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,14 @@ def _speech_like(seconds: float, sample_rate: int, seed: int, channels: int = 1)
     return np.repeat(x[:, None], channels, axis=1).astype(np.float32)
 
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "speech.wav"
+
+
 def write_speech_folder(root: Path, n: int = 9) -> Path:
-    """n clips of 0.3-2 s at 16/22.05/8 kHz, some stereo, some in a sub-folder; plus a corrupt wav and a stray text file."""
+    """examples/speech.wav (real speech, 8 s), n speech-like clips of 0.3-2 s at 16/22.05/8 kHz (some stereo) in
+    two sub-folders, a corrupt wav and a stray text file: n + 1 good items, 1 failure."""
     root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLE, root / "example.wav")
     for i in range(n):
         sr = (16000, 22050, 8000)[i % 3]
         sub = root / ("spk-b" if i % 2 else "spk-a")

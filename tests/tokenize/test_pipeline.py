@@ -24,7 +24,7 @@ def _expected_codes(codec, file: Path) -> torch.Tensor:
 def test_shards_hold_the_codec_tokens(tmp_path: Path, codec, speech_dir: Path):
     out = tmp_path / "out"
     summary = tokenize_dataset(speech_dir, out, codec, shard_size=4, progress=False)
-    assert (summary.num_items, summary.num_failed, summary.shards_written, summary.shards_skipped) == (9, 1, 3, 0)
+    assert (summary.num_items, summary.num_failed, summary.shards_written, summary.shards_skipped) == (10, 1, 3, 0)
     assert summary.failures[0]["path"] == "spk-a/broken.wav" and "Error" in summary.failures[0]["error"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["name"] == "tiny-speech" and manifest["model"]["num_codebooks"] == 4
@@ -33,8 +33,9 @@ def test_shards_hold_the_codec_tokens(tmp_path: Path, codec, speech_dir: Path):
     assert np.load(out / "shard-00000.npy").dtype == np.uint16
 
     ds = TokenDataset(out, pattern=None)
-    assert ds.ids == sorted(ds.ids) and len(ds) == 9 and "spk-a/broken.wav" not in ds.ids
-    for i in (0, 4, 8):
+    assert ds.ids == sorted(ds.ids) and len(ds) == 10 and "spk-a/broken.wav" not in ds.ids
+    assert ds.ids[0] == "example.wav" and ds[0]["shape"] == [4, 410]  # 8.2 s of real speech at 50 Hz
+    for i in (0, 4, 9):
         item = ds[i]
         expected = _expected_codes(codec, speech_dir / item["path"])
         assert torch.equal(item["tokens"], expected), item["id"]
@@ -72,11 +73,13 @@ def test_other_weights_or_items_are_not_mixed_in(tmp_path: Path, codec, speech_d
     out = tmp_path / "out"
     tokenize_dataset(data, out, codec, shard_size=3, progress=False)
     assert tokenize_dataset(data, out, make_codec(seed=1), shard_size=3, progress=False).shards_written == 4
-    sf.write(data / "spk-a" / "utt00b.wav", speech_like(0.5, 16000, seed=99), 16000)  # shifts every later item
+    for name in ("utt00b.wav", "utt00c.wav"):  # shift every later item: 13 files, 5 shards
+        sf.write(data / "spk-a" / name, speech_like(0.5, 16000, seed=99), 16000)
     summary = tokenize_dataset(data, out, codec, shard_size=3, progress=False)
-    assert summary.shards_written == 4 and summary.num_items == 10
-    (data / "spk-a" / "utt00b.wav").unlink()
-    tokenize_dataset(data, out, codec, shard_size=3, progress=False)
+    assert summary.shards_written == 5 and summary.num_items == 12
+    for name in ("utt00b.wav", "utt00c.wav"):
+        (data / "spk-a" / name).unlink()
+    assert tokenize_dataset(data, out, codec, shard_size=3, progress=False).shards_written == 3  # shard 0 still fits
     fresh = tmp_path / "fresh"
     tokenize_dataset(data, fresh, codec, shard_size=3, progress=False)
     assert tree_bytes(out) == tree_bytes(fresh)  # the stale fifth shard is gone too
@@ -96,8 +99,8 @@ def test_dataset_patterns_invert_to_the_codec_audio(tmp_path: Path, codec, speec
     ref, ref_sr = codec.detokenize(raw)
     assert sr == ref_sr == 16000 and torch.equal(wav, ref)
     loader = torch.utils.data.DataLoader(flat, batch_size=None, num_workers=0)
-    assert sum(1 for _ in loader) == 9
-    assert len(TokenDataset(out, verify=True)) == 9
+    assert sum(1 for _ in loader) == 10
+    assert len(TokenDataset(out, verify=True)) == 10
     with open(out / "shard-00001.npy", "r+b") as f:  # flip one token
         f.seek(-1, 2)
         last = f.read(1)

@@ -61,6 +61,10 @@ def _manifest_row(row: dict[str, Any], base: Path, where: str) -> Item:
         raise ValueError(f"{where}: 'metadata' must be an object, got {row['metadata']!r}")
     metadata = dict(row.get("metadata") or {})
     metadata.update({k: v for k, v in row.items() if k not in _RESERVED})
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except ValueError as e:  # NaN / Infinity: shard indexes are strict JSON
+        raise ValueError(f"{where}: metadata must be plain JSON ({e})") from None
     file = Path(path) if Path(path).is_absolute() else base / path
     return Item(id=str(row.get("id") or path), path=path, file=str(file), text=text or None, metadata=metadata)
 

@@ -59,5 +59,8 @@ def test_bad_manifests_say_what_is_wrong(tmp_path: Path):
     (tmp_path / "bad.jsonl").write_text('{"path": "a.wav"}\n{oops\n')
     with pytest.raises(ValueError, match=r"bad.jsonl:2: not valid JSON"):
         discover(tmp_path / "bad.jsonl")
+    (tmp_path / "nan.jsonl").write_text('{"path": "a.wav", "snr": NaN}\n')
+    with pytest.raises(ValueError, match=r"nan.jsonl:1: metadata must be plain JSON"):
+        discover(tmp_path / "nan.jsonl")
     with pytest.raises(FileNotFoundError, match="folder, a glob or"):
         discover(tmp_path / "missing")

@@ -16,6 +16,10 @@ from mediatok.entropy import _kernels as K
 from mediatok.entropy.cdf import quantize_pmf
 from mediatok.entropy.coder import (DEFAULT_PRECISION, RangeDecoder, RangeEncoder, _check_precision,
                                     _decode_status, _run_encoder, as_array, decode_indexed, encode_indexed)
+from mediatok.errors import BitstreamError
+
+
+MAX_FRAMES = 1 << 26  # about 10 days at 75 frames/s: a decoder never allocates for more
 
 
 class FrequencyPrior:
@@ -44,6 +48,8 @@ class FrequencyPrior:
         bad = K.check_tables(self.cdf.numpy(), self._lengths, self.precision, 2)
         if bad >= 0:
             raise ValueError(f"FrequencyPrior table {bad} is not a valid {self.precision}-bit CDF")
+        top = (self.cdf[:, 1:] - self.cdf[:, :-1]).max(-1).values.double()  # (Q,) largest frequency
+        self._min_frame_bits = float((self.precision - top.log2()).sum())
 
     @property
     def num_codebooks(self) -> int:
@@ -87,11 +93,23 @@ class FrequencyPrior:
         return encode_indexed(sym, self._table_index(idx.shape[1]), self.cdf.numpy(), self._lengths,
                               self._offsets, self.precision, escape=False)
 
+    def max_frames(self, num_bytes: int) -> int:
+        """Most frames a valid stream of num_bytes can hold: every frame costs at least the sum over
+        codebooks of -log2(largest probability) bits. Bounds allocations by untrusted frame counts."""
+        min_bits = self._min_frame_bits
+        if min_bits <= 0:  # every codebook has a single code: frames are free
+            return MAX_FRAMES
+        return min(MAX_FRAMES, int((8 * num_bytes + 2 * self.precision + 64) / min_bits) + 1)
+
     def decode(self, data: bytes, num_frames: int) -> Tensor:
-        """Inverse of encode: LongTensor (Q, num_frames)."""
+        """Inverse of encode: LongTensor (Q, num_frames). BitstreamError if data cannot hold that many."""
         t = int(num_frames)
         if t < 0:
             raise ValueError(f"num_frames must be >= 0, got {num_frames}")
+        limit = self.max_frames(len(data))
+        if t > limit:
+            raise BitstreamError(f"{len(data)} bytes cannot hold {t} frames of {self.num_codebooks} codebooks "
+                                 f"(at most {limit}): the frame count or the stream is corrupt")
         out = decode_indexed(data, self._table_index(t), self.cdf.numpy(), self._lengths, self._offsets,
                              self.precision, escape=False)
         return torch.from_numpy(out.reshape(t, self.num_codebooks).T.copy())  # (Q, T)

@@ -57,6 +57,15 @@ def test_frequency_prior_unseen_codes_and_bad_input() -> None:
         prior.decode(prior.encode(tokens) + b"\xff" * 4, 3)
 
 
+def test_frequency_prior_refuses_frame_counts_the_bytes_cannot_hold() -> None:
+    prior = FrequencyPrior.fit(_zipf_indices(4, 5000, 64, 7), 64)
+    tokens = _zipf_indices(4, 50, 64, 8)
+    blob = prior.encode(tokens)
+    assert prior.max_frames(len(blob)) >= 50
+    with pytest.raises(BitstreamError, match="cannot hold"):
+        prior.decode(blob, 10**12)
+
+
 def test_adaptive_prior_learns_the_distribution() -> None:
     symbols = _zipf_indices(1, 20_000, 256, 4)[0]
     prior = AdaptivePrior(256)

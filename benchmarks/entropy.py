@@ -229,12 +229,12 @@ def case_b(k: int, n: int, repeat: int) -> None:
         m = min(n, 2000)  # per-symbol tables as Python lists: run on a prefix to bound memory
 
         def ca_enc():
-            return ans.RansEncoder().encode_with_indexes(sym[:m].tolist(), list(range(m)), quantize_pmf(pmf[:m]).tolist(),
-                                                         [k + 1] * m, [0] * m)
+            cdfs = quantize_pmf(pmf[:m]).tolist()
+            return ans.RansEncoder().encode_with_indexes(sym[:m].tolist(), list(range(m)), cdfs, [k + 1] * m, [0] * m)
 
         def ca_dec(blob):
-            return torch.tensor(ans.RansDecoder().decode_with_indexes(blob, list(range(m)), quantize_pmf(pmf[:m]).tolist(),
-                                                                      [k + 1] * m, [0] * m))
+            cdfs = quantize_pmf(pmf[:m]).tolist()
+            return torch.tensor(ans.RansDecoder().decode_with_indexes(blob, list(range(m)), cdfs, [k + 1] * m, [0] * m))
 
         ideal_m = float(-pmf[:m].double().gather(1, sym[:m, None]).log2().sum())
         record(case, f"compressai rANS ({m} sym)", m, ideal_m, ca_enc, ca_dec, len, sym[:m], repeat)

@@ -39,6 +39,7 @@ from mediatok.entropy.priors import (AdaptivePrior, ContextPrior, FrequencyPrior
 
 __all__ = [
     "AdaptivePrior", "ContextPrior", "FrequencyPrior", "RangeDecoder", "RangeEncoder", "counts_to_cdf",
-    "decode_categorical", "decode_cdf", "decode_indexed", "decode_with_context", "describe", "encode_categorical", "encode_cdf", "encode_indexed",
-    "encode_with_context", "gaussian_tables", "pack", "quantize_pmf", "unpack",
+    "decode_categorical", "decode_cdf", "decode_indexed", "decode_with_context", "describe",
+    "encode_categorical", "encode_cdf", "encode_indexed", "encode_with_context", "gaussian_tables", "pack",
+    "quantize_pmf", "unpack",
 ]

@@ -3,13 +3,14 @@
 Determinism rule: the coder only ever sees integer CDFs, and the decoder must derive them through exactly
 the encoder's code path. Two ways are safe:
 
-1. Integer tables computed once and shipped (FrequencyPrior, CompressAI's `_quantized_cdf`, Gaussian
-   tables from `gaussian_tables`): identical everywhere by construction.
+1. Integer tables computed once and shipped with the model (FrequencyPrior, CompressAI's `_quantized_cdf`,
+   the output of `gaussian_tables` saved in a checkpoint): identical everywhere by construction.
+   (Recomputing gaussian_tables elsewhere trusts that machine's erf to match, which is likely, not certain.)
 2. `quantize_pmf` on a PMF that the decoder recomputes with the same code, weights, dtype and *batch
    shapes* (a network's float output may change with batch size, thread count or device; that is the
-   caller's to keep fixed). quantize_pmf itself runs on the CPU in fixed-order float arithmetic
-   (sequential cumsum, IEEE division and rounding), row by row, so a row's CDF depends on that row only:
-   not on the batch it came in, the thread count or the machine.
+   caller's to keep fixed). quantize_pmf itself runs on the CPU, row by row, in fixed-order float64
+   arithmetic (blocked running sums, IEEE multiply, round-half-even), so a row's CDF depends on that row
+   only: not on the batch it came in, the thread count or the machine.
 """
 from __future__ import annotations
 
@@ -28,14 +29,14 @@ def _check(precision: int, k: int) -> int:
 def quantize_pmf(pmf: Tensor, precision: int = 16, lengths: Tensor | None = None) -> Tensor:
     """Integer CDFs (..., K+1) int32 from PMFs (..., K): every frequency >= 1, last entry exactly 2^precision.
 
-    Unnormalised weights are fine (rows are normalised). Cumulative rounding with a reserve for tiny
-    symbols: with C the running sum and n_tiny the symbols below two slots of 2^precision,
-    cdf_i = round(C_i / C_K * (M - n_tiny)) + (tiny symbols before i), so every symbol gets >= 1 and
-    each is within about one slot of its ideal share. Rows with more than M/4 tiny symbols (K close to
-    2^precision) instead reserve one slot per symbol: cdf_i = round(C_i / C_K * (M - K)) + i. Arithmetic is a sequential
-    float64 running sum (fixed blocked order, `_running_sums`), one IEEE multiply and round-half-even
-    per entry, so encode_categorical's numba kernel reproduces it bit for bit. With `lengths` (...,), row r only has lengths[r] symbols (ragged tables, CompressAI
-    layout: cdf[r, lengths[r]:] = 2^precision). The result is validated before it is returned.
+    Rule (M = 2^precision, C_i = running sum of the row up to i, "tiny" = below two slots, p < 2 C_K / M):
+        cdf_{i+1} = round(C_i * (M - n_tiny) / C_K) + (tiny symbols up to i)
+    so every symbol gets >= 1 slot and each is within about one slot of its share; rows with more than
+    M/4 tiny symbols (K close to M) use cdf_{i+1} = round(C_i * (M - K) / C_K) + i + 1 instead.
+    Unnormalised weights are fine. Arithmetic: float64 running sums in a fixed blocked order
+    (`_running_sums`), one IEEE multiply and round-half-even per entry, so the fused numba kernels of
+    encode_categorical reproduce it bit for bit. With `lengths` (R,), row r only has lengths[r]
+    symbols (ragged tables, CompressAI layout: cdf[r, lengths[r]:] = M). Validated before returning.
     """
     if not isinstance(pmf, Tensor):
         pmf = torch.as_tensor(pmf)

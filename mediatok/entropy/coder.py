@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from mediatok.entropy import _kernels as K
+from mediatok.entropy import _models as M
 from mediatok.errors import BitstreamError
 
 DEFAULT_PRECISION = 16
@@ -147,7 +148,7 @@ def encode_categorical(symbols: Any, pmf: Any, precision: int = DEFAULT_PRECISIO
     p = _as_pmf(pmf, sym.shape[0])
     if p.shape[1] > 1 << precision:
         raise ValueError(f"a {precision}-bit CDF holds at most {1 << precision} symbols, got K = {p.shape[1]}")
-    return _run_encoder(K.encode_categorical, sym.shape[0], (sym, p, precision, lanes), sym.shape[0] + 24 + 2 * lanes)
+    return _run_encoder(M.encode_categorical, sym.shape[0], (sym, p, precision, lanes), sym.shape[0] + 24 + 2 * lanes)
 
 
 def decode_categorical(data: bytes, pmf: Any, precision: int = DEFAULT_PRECISION, *, lanes: int = 1) -> Any:
@@ -157,7 +158,7 @@ def decode_categorical(data: bytes, pmf: Any, precision: int = DEFAULT_PRECISION
     if p.shape[1] > 1 << precision:
         raise ValueError(f"a {precision}-bit CDF holds at most {1 << precision} symbols, got K = {p.shape[1]}")
     out = np.empty(p.shape[0], np.int64)
-    status = K.decode_categorical(_as_data(data), p, precision, lanes, out)
+    status = M.decode_categorical(_as_data(data), p, precision, lanes, out)
     if status == K.ERR_PMF:
         raise ValueError(K.ERRORS[status])
     _decode_status(status)

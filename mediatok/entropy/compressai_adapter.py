@@ -99,6 +99,7 @@ def decompress_entropy_model(module: Any, data: bytes, indexes: Tensor | None = 
     tables, lengths, offsets, precision = _tables(module)
     out = torch.empty(shape, dtype=torch.int64)
     for i, chunk in enumerate(chunks):
-        out[i] = decode_indexed(chunk, indexes[i].reshape(-1).cpu(), tables, lengths, offsets, precision).reshape(shape[1:])
+        values = decode_indexed(chunk, indexes[i].reshape(-1).cpu(), tables, lengths, offsets, precision)
+        out[i] = values.reshape(shape[1:])
     ref = means if means is not None else torch.empty(0)
     return module.dequantize(out.to(ref.device), means, ref.dtype if means is not None else torch.float)

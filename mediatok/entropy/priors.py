@@ -13,8 +13,9 @@ import torch
 from torch import Tensor
 
 from mediatok.entropy import _kernels as K
+from mediatok.entropy import _models as M
 from mediatok.entropy.cdf import quantize_pmf
-from mediatok.entropy.coder import (DEFAULT_PRECISION, RangeDecoder, RangeEncoder, _check_precision,
+from mediatok.entropy.coder import (DEFAULT_PRECISION, RangeDecoder, RangeEncoder, _as_data, _check_precision,
                                     _decode_status, _run_encoder, as_array, decode_indexed, encode_indexed)
 from mediatok.errors import BitstreamError
 
@@ -158,16 +159,14 @@ class AdaptivePrior:
         sym = as_array(symbols, np.int64, "symbols").reshape(-1)
         starts = np.empty(sym.shape[0], np.int64)
         freqs = np.empty(sym.shape[0], np.int64)
-        if K.adaptive_model(sym, self.k, self.precision, self.period, self.increment, self.limit, starts, freqs) < 0:
+        if M.adaptive_model(sym, self.k, self.precision, self.period, self.increment, self.limit, starts, freqs) < 0:
             raise ValueError(f"symbols must lie in [0, {self.k})")
         return _run_encoder(K.encode_cf, sym.shape[0], (starts, freqs, self.precision, 1), sym.shape[0] + 24)
 
     def decode(self, data: bytes, n: int) -> Tensor:
         """Inverse of encode: LongTensor (n,)."""
-        from mediatok.entropy.coder import _as_data
-
         out = np.empty(int(n), np.int64)
-        _decode_status(K.adaptive_decode(_as_data(data), self.k, self.precision, self.period, self.increment,
+        _decode_status(M.adaptive_decode(_as_data(data), self.k, self.precision, self.period, self.increment,
                                          self.limit, out))
         return torch.from_numpy(out)
 

@@ -97,30 +97,40 @@ _BLOCK = 8  # running sums go block by block (see cdf._running_sums): short depe
 @njit(cache=True)
 def _block_sums(p, boff):
     """boff[b] = sum of the blocks before block b, in cdf._running_sums' order (boff[0] = 0, boff[nb] =
-    total; C_{8b-1} == boff[b] exactly). Four blocks at a time so their chains overlap. Returns the total."""
+    total; C_{8b-1} == boff[b] exactly). Eight blocks at a time so their chains overlap. Returns the total."""
     k = p.shape[0]
-    full = k // (4 * _BLOCK) * (4 * _BLOCK)
+    step = 8 * _BLOCK
+    full = k // step * step
     off = 0.0
     boff[0] = 0.0
-    for b0 in range(0, full, 4 * _BLOCK):
-        a = 0.0
-        b = 0.0
-        c = 0.0
-        d = 0.0
-        for j in range(_BLOCK):
-            a += np.float64(p[b0 + j])
-            b += np.float64(p[b0 + _BLOCK + j])
-            c += np.float64(p[b0 + 2 * _BLOCK + j])
-            d += np.float64(p[b0 + 3 * _BLOCK + j])
+    for b0 in range(0, full, step):
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+        for j in range(b0, b0 + _BLOCK):
+            a0 += np.float64(p[j])
+            a1 += np.float64(p[j + _BLOCK])
+            a2 += np.float64(p[j + 2 * _BLOCK])
+            a3 += np.float64(p[j + 3 * _BLOCK])
+            a4 += np.float64(p[j + 4 * _BLOCK])
+            a5 += np.float64(p[j + 5 * _BLOCK])
+            a6 += np.float64(p[j + 6 * _BLOCK])
+            a7 += np.float64(p[j + 7 * _BLOCK])
         i = b0 // _BLOCK
-        off += a
+        off += a0
         boff[i + 1] = off
-        off += b
+        off += a1
         boff[i + 2] = off
-        off += c
+        off += a2
         boff[i + 3] = off
-        off += d
+        off += a3
         boff[i + 4] = off
+        off += a4
+        boff[i + 5] = off
+        off += a5
+        boff[i + 6] = off
+        off += a6
+        boff[i + 7] = off
+        off += a7
+        boff[i + 8] = off
     for b0 in range(full, k, _BLOCK):
         acc = 0.0
         for i in range(b0, min(b0 + _BLOCK, k)):
@@ -131,7 +141,17 @@ def _block_sums(p, boff):
 
 
 @njit(cache=True)
-def _symbol_range(p, s, m, boff):
+def _native_threshold(thr, scratch):
+    """The smallest value of the PMF's dtype >= thr (scratch: 1 entry of that dtype), so that `v < t`
+    in the PMF's own precision (8 float32 lanes per AVX2 compare) equals float64(v) < thr exactly."""
+    scratch[0] = thr
+    if np.float64(scratch[0]) < thr:  # float32 rounded down: step to the next float32 (thr > 0)
+        scratch.view(np.uint32)[0] += np.uint32(1)
+    return scratch[0]
+
+
+@njit(cache=True)
+def _symbol_range(p, s, m, boff, scratch):
     """(start, freq) of symbol s under quantize_pmf(p) without building the row: see cdf.py for the rule.
     freq = -1 flags a bad row (negative, NaN or infinite entries, or a zero total)."""
     k = p.shape[0]
@@ -146,17 +166,16 @@ def _symbol_range(p, s, m, boff):
     a0 = off + acc if s > end else off  # C_{s-1}; at a block start it is exactly the block offset
     a1 = off + (acc + np.float64(p[s]))  # C_s
     thr = total * (2.0 / m)
+    t = _native_threshold(thr, scratch)
     bad = False
     before = 0
     for i in range(s):
-        v = np.float64(p[i])
-        before += v < thr
-        bad |= v < 0.0
+        before += p[i] < t
+        bad |= p[i] < 0
     nt = before
     for i in range(s, k):
-        v = np.float64(p[i])
-        nt += v < thr
-        bad |= v < 0.0
+        nt += p[i] < t
+        bad |= p[i] < 0
     if bad:
         return np.int64(0), np.int64(-1)
     if nt > m // 4:  # fallback: one reserved slot per symbol
@@ -165,7 +184,7 @@ def _symbol_range(p, s, m, boff):
         return c, _rnd(a1 * scale) + s + 1 - c
     scale = (m - nt) / total
     c = _rnd(a0 * scale) + before
-    return c, _rnd(a1 * scale) + before + (np.float64(p[s]) < thr) - c
+    return c, _rnd(a1 * scale) + before + (p[s] < t) - c
 
 
 @njit(cache=True)
@@ -176,6 +195,7 @@ def encode_categorical(symbols, pmf, prec, lanes, out):
     m = np.int64(1) << prec
     p = np.uint64(prec)
     boff = np.empty((k + _BLOCK - 1) // _BLOCK + 1, np.float64)
+    scratch = np.empty(1, pmf.dtype)
     states = _init_states(lanes)
     pos = out.shape[0]
     lane = (n - 1) % lanes
@@ -185,7 +205,7 @@ def encode_categorical(symbols, pmf, prec, lanes, out):
         s = symbols[i]
         if s < 0 or s >= k:
             return ERR_SYMBOL
-        c, f = _symbol_range(pmf[i], s, m, boff)
+        c, f = _symbol_range(pmf[i], s, m, boff, scratch)
         if f < 0:
             return ERR_PMF
         states[lane], pos = _put(states[lane], np.uint64(c), np.uint64(f), p, out, pos)
@@ -203,6 +223,7 @@ def decode_categorical(data, pmf, prec, lanes, out):
     mask = (_ONE << p) - _ONE
     boff = np.empty(nb + 1, np.float64)
     bcnt = np.empty(nb + 1, np.int64)
+    scratch = np.empty(1, pmf.dtype)
     states = np.empty(lanes, np.uint64)
     pos = _open(data, lanes, states)
     if pos < 0:
@@ -213,15 +234,14 @@ def decode_categorical(data, pmf, prec, lanes, out):
         total = _block_sums(row, boff)
         if not (total > 0.0 and total < np.inf):
             return ERR_PMF
-        thr = total * (2.0 / m)
+        thr = _native_threshold(total * (2.0 / m), scratch)
         nt = 0
         bad = False
         for b in range(nb):
             bcnt[b] = nt
             for j in range(b * _BLOCK, min(b * _BLOCK + _BLOCK, k)):
-                v = np.float64(row[j])
-                nt += v < thr
-                bad |= v < 0.0
+                nt += row[j] < thr
+                bad |= row[j] < 0
         if bad:
             return ERR_PMF
         leaky = nt > m // 4
@@ -242,9 +262,8 @@ def decode_categorical(data, pmf, prec, lanes, out):
         acc = 0.0
         last = min(j + _BLOCK, k) - 1
         while True:
-            v = np.float64(row[j])
-            acc += v
-            cnt += v < thr
+            acc += np.float64(row[j])
+            cnt += row[j] < thr
             e = _rnd((boff[lo] + acc) * scale) + (j + 1 if leaky else cnt)
             if e > slot or j == last:
                 break

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mediatok import BitstreamError
-from mediatok.entropy import FrequencyPrior, describe, pack, unpack
+from mediatok.entropy import (AdaptivePrior, FrequencyPrior, decode_categorical, decode_indexed, describe,
+                              gaussian_tables, pack, unpack)
 
 AUDIO_HEADER = {"model": "s16", "sample_rate": 16000, "num_samples": 16000, "codebooks": 8, "frames": 50}
 
@@ -122,11 +123,21 @@ def test_fuzz_mutated_containers_only_raise_bitstream_error(seed: int) -> None:
             pass
 
 
-def test_fuzz_random_bytes_to_the_payload_decoder() -> None:
+def test_fuzz_random_bytes_to_every_payload_decoder() -> None:
+    """Garbage streams into each raw decoder (escapes, lanes, categorical): BitstreamError or a result."""
     rng = np.random.default_rng(0)
-    for n in range(2000):
+    tables, lengths, offsets = gaussian_tables(torch.tensor([0.3, 2.0, 40.0]))
+    pmf = torch.softmax(torch.randn(40, 300, generator=torch.Generator().manual_seed(1)), -1)
+    decoders = [
+        lambda b, n: PRIOR.decode(b, n),
+        lambda b, n: decode_indexed(b, torch.full((n,), n % 3, dtype=torch.int32), tables, lengths, offsets),
+        lambda b, n: decode_indexed(b, torch.zeros(n, dtype=torch.int32), tables, lengths, offsets, lanes=2),
+        lambda b, n: decode_categorical(b, pmf[:n], lanes=1 + n % 3),
+        lambda b, n: AdaptivePrior(50).decode(b, n),
+    ]
+    for i in range(3000):
         blob = rng.integers(0, 256, int(rng.integers(0, 64)), dtype=np.uint8).tobytes()
         try:
-            PRIOR.decode(blob, int(rng.integers(0, 50)))
+            decoders[i % len(decoders)](blob, int(rng.integers(0, 40)))
         except BitstreamError:
             pass

@@ -28,6 +28,7 @@ except ImportError:  # numba is a core dependency; without it the slower torch.m
 # Score magnitudes below this cannot overflow float32 (max 3.4e38), rounding slack included.
 _SAFE_SCORE = 1e37
 _MAX_BYTES = 64 << 20
+_ALIGN = 16
 # 1024 x 1024 floats = 4 MB: large enough for BLAS to run at speed, small enough to stay in L3 for the min.
 _TILE_ROWS = 1024
 _TILE_CODES = 1024
@@ -85,38 +86,74 @@ def nearest_codeword_cpu(
 
     Same contract as ``mediatok.kernels.nearest_codeword`` (inputs already validated there);
     ``tile`` = (rows, codes) overrides the tile shape chosen from ``max_bytes``.
+    Without ``sq_norms`` the search runs on vectors centred at the codebook mean, which leaves distances
+    unchanged but removes the cancellation of the expansion when all vectors sit far from the origin.
     """
     n, d = x.shape
     k = codebook.shape[0]
     cb = codebook.float().contiguous()  # (K, D)
-    norms = cb.pow(2).sum(1) if sq_norms is None else sq_norms.float().contiguous()  # (K,)
+    shift = None
+    if sq_norms is None:
+        shift = cb.mean(0)  # (D,)
+        shift = torch.where(torch.isfinite(shift), shift, 0.0)
+        cbs = cb - shift  # (K, D)
+        norms = cbs.pow(2).sum(1)
+    else:
+        cbs = cb
+        norms = sq_norms.float().contiguous()  # (K,)
     # Scores ||c||^2 - 2 x.c are finite whenever the |x| and ||c|| bounds keep them below _SAFE_SCORE; other
     # tiles pay one extra pass that maps NaN/inf scores to +inf (the package's non-finite policy).
-    cb_ok = bool(torch.isfinite(norms).all()) and bool(torch.isfinite(cb).all())
+    cb_ok = bool(torch.isfinite(norms).all()) and bool(torch.isfinite(cbs).all())
     max_norm = float(norms.max().clamp_min(0).sqrt()) if cb_ok else math.inf
 
-    tn, tk = tile if tile is not None else _tile_shape(n, k, max_bytes)
-    buf = torch.empty(tn * tk, dtype=torch.float32)
-    tile_min = torch.empty(tn, dtype=torch.float32)
-    indices = torch.zeros(n, dtype=torch.long)
-    sq_dist = torch.full((n,), math.inf, dtype=torch.float32)
-    for r0 in range(0, n, tn):
-        rows = x[r0 : r0 + tn].float().contiguous()  # (m, D); a view when x is already float32
-        m = rows.shape[0]
-        best, arg = sq_dist[r0 : r0 + m], indices[r0 : r0 + m]
-        safe = cb_ok and _rows_safe(rows, max_norm)
-        for k0 in range(0, k, tk):
-            kk = min(tk, k - k0)
-            scores = buf[: m * kk].view(m, kk)  # (m, kk)
-            torch.addmm(norms[k0 : k0 + kk], rows, cb[k0 : k0 + kk].t(), alpha=-2.0, out=scores)
+    # Pad codes to a multiple of _ALIGN with zero vectors scored +inf (never chosen), and rows likewise: with
+    # aligned, equal GEMM shapes BLAS runs one kernel with one summation order for every score, so exact
+    # duplicate codewords score identically wherever they sit and the lowest-index tie rule holds.
+    k_pad = _round_up(k, _ALIGN)
+    if k_pad != k:
+        cbs = torch.cat([cbs, cbs.new_zeros(k_pad - k, d)])  # (K_pad, D)
+        norms = torch.cat([norms, norms.new_full((k_pad - k,), math.inf)])  # (K_pad,)
+    tn, tk = tile if tile is not None else _tile_shape(n, k_pad, max_bytes)
+    tn, tk = min(tn, n), min(_round_up(tk, _ALIGN), k_pad)
+    tn_pad = _round_up(tn, _ALIGN)
+    rows_pad = torch.zeros(tn_pad, d) if tn_pad != tn else None  # only when N is below one tile
+    buf = torch.empty(tn_pad * tk, dtype=torch.float32)
+    tile_min = torch.empty(tn_pad, dtype=torch.float32)
+    indices = torch.empty(n, dtype=torch.long)
+    sq_dist = torch.empty(n, dtype=torch.float32)
+    for r0 in _starts(n, tn):
+        rows = x[r0 : r0 + tn].float().contiguous()  # (tn, D); a view when x is already float32
+        rows_s = rows if shift is None else rows - shift  # (tn, D)
+        best, arg = sq_dist[r0 : r0 + tn], indices[r0 : r0 + tn]
+        best.fill_(math.inf)
+        arg.zero_()
+        safe = cb_ok and _rows_safe(rows_s, max_norm)
+        if rows_pad is not None:
+            rows_pad[:tn] = rows_s
+            rows_s = rows_pad  # (tn_pad, D)
+        scores = buf.view(tn_pad, tk)
+        for k0 in _starts(k_pad, tk):
+            torch.addmm(norms[k0 : k0 + tk], rows_s, cbs[k0 : k0 + tk].t(), alpha=-2.0, out=scores)
             if not safe:
                 torch.nan_to_num_(scores, nan=math.inf, posinf=math.inf, neginf=math.inf)
-            _update(scores, k0, best, arg, tile_min[:m])
+            _update(scores[:tn], k0, best, arg, tile_min[:tn])
         found = torch.isfinite(best)  # False only for rows with no finite distance: keep (0, +inf)
         # (m, D) temporaries, bounded by the row tile; the direct form avoids the expansion's cancellation.
         direct = (rows - cb.index_select(0, arg)).pow_(2).sum(1)
         torch.where(found, direct, best, out=best)
     return indices, sq_dist
+
+
+def _round_up(v: int, m: int) -> int:
+    return -(-v // m) * m
+
+
+def _starts(total: int, size: int) -> list[int]:
+    # The last tile overlaps its neighbour instead of being narrower, so every GEMM has the same shape.
+    starts = list(range(0, total - size + 1, size))
+    if total % size:
+        starts.append(total - size)
+    return starts
 
 
 def _rows_safe(rows: Tensor, max_norm: float) -> bool:

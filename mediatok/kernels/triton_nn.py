@@ -148,6 +148,11 @@ def nearest_codeword_triton(
     n, d = x.shape
     k = codebook.shape[0]
     if codebook_sq_norms is None:
+        if dtype == torch.float32:
+            # as on the CPU: centre at the codebook mean against the expansion's cancellation far from 0
+            shift = codebook.mean(0)
+            shift = torch.where(torch.isfinite(shift), shift, 0.0)
+            x, codebook = x - shift, codebook - shift
         cn = codebook.float().pow(2).sum(1)
     else:
         cn = codebook_sq_norms.float().contiguous()

@@ -1,0 +1,173 @@
+"""CPU nearest-codeword search against a float64 oracle: random and adversarial inputs, ties, NaN policy."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mediatok.kernels import codebook_sq_norms, cpu, nearest_codeword
+from mediatok.kernels.cpu import nearest_codeword_cpu
+
+# Small tiles force several row and code tiles, partial ones included, on small inputs.
+TINY_TILE = (7, 5)
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("n,d,k", [(200, 8, 300), (300, 64, 1100), (129, 3, 2049), (64, 1, 50), (50, 17, 1), (33, 256, 40)])
+def test_random_matches_oracle(n, d, k, check_exact):
+    g = _gen(n + d + k)
+    x, c = torch.randn(n, d, generator=g), torch.randn(k, d, generator=g)
+    idx, dist = nearest_codeword(x, c)
+    check_exact(x, c, idx, dist)
+    oracle = torch.cdist(x.double(), c.double()).argmin(1)
+    assert (idx == oracle).float().mean() >= 0.99
+
+
+@pytest.mark.parametrize("tile", [TINY_TILE, (1, 1), (64, 3)])
+def test_tiled_matches_oracle(tile, check_exact):
+    g = _gen(1)
+    x, c = torch.randn(45, 6, generator=g), torch.randn(23, 6, generator=g)
+    idx, dist = nearest_codeword_cpu(x, c, tile=tile)
+    check_exact(x, c, idx, dist)
+    assert torch.equal(idx, nearest_codeword(x, c)[0])
+
+
+def test_torch_update_fallback_without_numba(monkeypatch, check_exact):
+    g = _gen(2)
+    x, c = torch.randn(40, 5, generator=g), torch.randn(31, 5, generator=g)
+    c[20] = c[3]  # a tie across code tiles
+    fast = nearest_codeword_cpu(x, c, tile=TINY_TILE)
+    monkeypatch.setattr(cpu, "njit", None)
+    slow = nearest_codeword_cpu(x, c, tile=TINY_TILE)
+    check_exact(x, c, *slow)
+    assert torch.equal(fast[0], slow[0]) and torch.equal(fast[1], slow[1])
+
+
+@pytest.mark.parametrize("tile", [None, TINY_TILE])
+def test_duplicate_codewords_pick_lowest_index(tile):
+    g = _gen(3)
+    base = torch.randn(9, 4, generator=g)
+    c = torch.cat([base, base, base])  # (27, 4): copies 9 and 18 apart, across tiles for TINY_TILE
+    x = base[torch.randint(0, 9, (50,), generator=g)] + 0.01 * torch.randn(50, 4, generator=g)
+    idx, _ = nearest_codeword_cpu(x, c, tile=tile)
+    assert (idx < 9).all(), idx
+
+
+def test_exact_ties_pick_lowest_index():
+    # x = 0 is at distance 1 of +-e_i; x = 0.5 is halfway between 0 and 1: exact ties in float32 arithmetic
+    c = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, -1.0], [-1.0, 0.0]])
+    idx, dist = nearest_codeword(torch.zeros(3, 2), c)
+    assert idx.tolist() == [1, 1, 1] and dist.tolist() == [1.0, 1.0, 1.0]
+    idx, _ = nearest_codeword(torch.tensor([[0.5]]), torch.tensor([[3.0], [1.0], [0.0]]))
+    assert idx.tolist() == [1]
+    idx, _ = nearest_codeword_cpu(torch.tensor([[0.5]]), torch.tensor([[3.0], [1.0], [0.0]]), tile=(1, 1))
+    assert idx.tolist() == [1]
+
+
+def test_huge_norms_and_close_codewords(check_exact):
+    # Cancellation stress: ||x||^2 ~ 1e10 while neighbours differ by ~1; sq_dist must still be exact (direct form)
+    g = _gen(4)
+    c = 1e4 + torch.randn(500, 16, generator=g)
+    x = c[torch.randint(0, 500, (100,), generator=g)] + 0.1 * torch.randn(100, 16, generator=g)
+    idx, dist = nearest_codeword(x, c)
+    check_exact(x, c, idx, dist)
+    assert dist.max() < 1.0  # the expansion alone would be off by ~1e10 * 6e-8 = 600
+
+
+def test_far_from_origin_and_overflowing_norms():
+    # ||c||^2 ~ 1e37 next to ||c||^2 = 2: centring at the codebook mean keeps every score well inside float32
+    c = torch.tensor([[3e18, 0.0], [1.0, 1.0]])
+    x = torch.tensor([[1.0, 1.0], [2e18, 0.0]])
+    idx, dist = nearest_codeword(x, c)
+    assert idx.tolist() == [1, 0] and dist[0] == 0.0 and math.isclose(dist[1].item(), 1e36, rel_tol=1e-5)
+    # caller-supplied norms are used as given (no centring): an overflowing ||c||^2 makes c0 never chosen
+    c[0, 0] = 3e19
+    idx, dist = nearest_codeword(x[:1], c, codebook_sq_norms=c.pow(2).sum(1))
+    assert idx.tolist() == [1] and dist.tolist() == [0.0]
+
+
+def test_nan_policy():
+    g = _gen(5)
+    x, c = torch.randn(6, 3, generator=g), torch.randn(8, 3, generator=g)
+    c[2, 1] = math.nan
+    c[5, 0] = math.inf
+    x[1, 2] = math.nan
+    x[4, 0] = -math.inf
+    idx, dist = nearest_codeword(x, c)
+    for row in (1, 4):
+        assert idx[row] == 0 and dist[row] == math.inf
+    ok = [0, 2, 3, 5]
+    good = torch.tensor([0, 1, 3, 4, 6, 7])
+    ref_idx, ref_dist = nearest_codeword(x[ok], c[good])
+    assert torch.equal(idx[ok], good[ref_idx]) and torch.allclose(dist[ok], ref_dist)
+    idx, dist = nearest_codeword(x, torch.full((4, 3), math.nan))
+    assert (idx == 0).all() and (dist == math.inf).all()
+
+
+def test_edge_shapes(check_exact):
+    g = _gen(6)
+    idx, dist = nearest_codeword(torch.empty(0, 4), torch.randn(3, 4, generator=g))
+    assert idx.shape == (0,) and idx.dtype == torch.int64 and dist.dtype == torch.float32
+    x = torch.randn(20, 4, generator=g)
+    idx, dist = nearest_codeword(x, torch.randn(1, 4, generator=g))
+    assert (idx == 0).all()
+    x1, c1 = torch.randn(30, 1, generator=g), torch.randn(7, 1, generator=g)
+    check_exact(x1, c1, *nearest_codeword(x1, c1))
+
+
+def test_non_contiguous_and_half_inputs(check_exact):
+    g = _gen(7)
+    x = torch.randn(40, 24, generator=g)[:, ::2]  # (40, 12) strided
+    c = torch.randn(12, 30, generator=g).t()  # (30, 12) transposed
+    check_exact(x, c, *nearest_codeword(x, c))
+    for dtype in (torch.float16, torch.bfloat16):
+        xh, ch = x.to(dtype), c.to(dtype)
+        check_exact(xh, ch, *nearest_codeword(xh, ch))
+
+
+def test_requires_grad_and_norm_cache(check_exact):
+    g = _gen(8)
+    x = torch.randn(25, 8, generator=g, requires_grad=True)
+    c = torch.nn.Parameter(torch.randn(40, 8, generator=g))
+    norms = codebook_sq_norms(c)
+    idx, dist = nearest_codeword(x, c, codebook_sq_norms=norms)
+    assert not dist.requires_grad
+    check_exact(x, c, idx, dist)
+    assert torch.equal(idx, nearest_codeword(x, c)[0])
+
+
+def test_cosine_metric(check_exact):
+    g = _gen(9)
+    x, c = torch.randn(30, 5, generator=g) * 7, torch.randn(20, 5, generator=g) * 0.1
+    idx, dist = nearest_codeword(x, c, metric="cosine")
+    xn, cn = torch.nn.functional.normalize(x, dim=1), torch.nn.functional.normalize(c, dim=1)
+    check_exact(xn, cn, idx, dist)
+    assert torch.equal(idx, (xn @ cn.t()).argmax(1))
+
+
+def test_buffer_is_bounded():
+    for n, k in [(10**7, 10**6), (1, 10**6), (10**6, 1)]:
+        tn, tk = cpu._tile_shape(n, k, 64 << 20)
+        assert tn * tk * 4 <= 4 << 20
+    tn, tk = cpu._tile_shape(10**6, 10**6, 1 << 16)
+    assert tn * tk * 4 <= 1 << 16
+
+
+@pytest.mark.parametrize(
+    "x,c,kwargs,match",
+    [
+        (torch.zeros(3), torch.zeros(2, 3), {}, "expected x"),
+        (torch.zeros(3, 4), torch.zeros(2, 3), {}, "dimension"),
+        (torch.zeros(3, 4), torch.zeros(0, 4), {}, "empty"),
+        (torch.zeros(3, 4), torch.zeros(2, 4), {"metric": "l1"}, "metric"),
+        (torch.zeros(3, 4, dtype=torch.long), torch.zeros(2, 4), {}, "floating"),
+        (torch.zeros(3, 4), torch.zeros(2, 4), {"codebook_sq_norms": torch.zeros(3)}, "codebook_sq_norms"),
+    ],
+)
+def test_bad_input_raises(x, c, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        nearest_codeword(x, c, **kwargs)

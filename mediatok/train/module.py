@@ -143,7 +143,9 @@ class AudioCodecModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self._val:
             for key in self._val[0]:
-                self.log(f"val/{key}", float(np.nanmean([v[key] for v in self._val])), sync_dist=True)
+                values = [v[key] for v in self._val if not np.isnan(v[key])]
+                if values:  # PESQ finds no speech in some crops of an untrained model's output
+                    self.log(f"val/{key}", float(np.mean(values)), sync_dist=True)
         self._val = []
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -1,0 +1,92 @@
+"""End-to-end training: LightningCLI fit of a tiny codec, resume, export to a checkpoint folder, and 2-process DDP."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+import mediatok
+from mediatok.train.data import prepare_folder
+
+TINY_CODEC = dict(latent_dim=16, enc_dim=32, enc_depth=1, dec_dim=32, dec_depth=1, up_dim=32, up_depth=1, codebook_size=16)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    """A prepared folder of a few synthetic voiced clips (train and val)."""
+    root = tmp_path_factory.mktemp("data")
+    src = root / "src"
+    src.mkdir()
+    for i in range(4):
+        t = np.arange(16000 + 3000 * i) / 16000
+        f0 = 110 + 20 * i
+        x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8)) * 0.1
+        sf.write(str(src / f"c{i}.wav"), x.astype(np.float32), 16000)
+    prepare_folder(src, root / "prepared", "train", 16000)
+    prepare_folder(src, root / "prepared", "val", 16000)
+    return root / "prepared"
+
+
+def _config(tmp_path: Path, data_root: Path, **trainer) -> Path:
+    cfg = {
+        "seed_everything": 0,
+        "trainer": {
+            "accelerator": "cpu", "devices": 1, "max_steps": 4, "log_every_n_steps": 1, "val_check_interval": 2,
+            "check_val_every_n_epoch": None, "num_sanity_val_steps": 0, "enable_progress_bar": False,
+            "default_root_dir": str(tmp_path / "run"), "logger": False,
+            "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                           "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True}}],
+            **trainer,
+        },
+        "model": {"codec": TINY_CODEC, "lr": 1e-3, "warmup_steps": 2, "disc_start": 2, "disc_channels": 4,
+                  "disc_periods": [2, 3], "disc_resolutions": [256]},
+        "data": {"root": str(data_root), "segment": 3200, "batch_size": 2, "epoch_size": 64, "val_segment": 3200,
+                 "val_clips": 2, "val_batch_size": 2, "num_workers": 0},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_fit_resume_and_export(tmp_path, data_root):
+    from mediatok.cli import main
+    from mediatok.train.export import export
+
+    config = _config(tmp_path, data_root)
+    torch.set_num_threads(1)
+    main(["train", "fit", "--config", str(config)])
+    last = tmp_path / "ckpt" / "last.ckpt"
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    # max_steps counts optimizer steps (Lightning, manual optimisation): 1 per step before disc_start, 2 after;
+    # last.ckpt is written at the last validation (every 2 batches).
+    first = int(ckpt["state_dict"]["steps"])
+    assert first >= 2
+    assert any(k.startswith("disc.") for k in ckpt["state_dict"])
+    main(["train", "fit", "--config", str(config), "--trainer.max_steps", "12", "--ckpt_path", str(last)])
+    resumed = torch.load(last, map_location="cpu", weights_only=False)
+    assert int(resumed["state_dict"]["steps"]) >= first + 2
+    codec = export(last, tmp_path / "exported", "tiny-fit", data_root, prior_minutes=0.05, short_id="tf")
+    assert sorted(p.name for p in (tmp_path / "exported").iterdir()) == ["config.json", "model.safetensors"]
+    x = torch.from_numpy(np.load(data_root / "val.npy")[:8000].copy())
+    y, sr = mediatok.load(tmp_path / "exported").decode(codec.encode(x, 16000))
+    assert y.shape == x.shape and sr == 16000
+
+
+@pytest.mark.slow
+def test_two_process_ddp_fit(tmp_path, data_root):
+    """Two CPU processes (gloo): Lightning's DDP launcher re-runs this command for rank 1."""
+    config = _config(tmp_path, data_root, devices=2, strategy="ddp_find_unused_parameters_true")  # disc idle at first
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "mediatok.cli", "train", "fit", "--config", str(config)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in proc.stderr + proc.stdout
+    ckpt = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert int(ckpt["state_dict"]["steps"]) >= 2

@@ -86,37 +86,35 @@ def nearest_codeword_cpu(
 
     Same contract as ``mediatok.kernels.nearest_codeword`` (inputs already validated there);
     ``tile`` = (rows, codes) overrides the tile shape chosen from ``max_bytes``.
-    Without ``sq_norms`` the search runs on vectors centred at the codebook mean, which leaves distances
-    unchanged but removes the cancellation of the expansion when all vectors sit far from the origin.
+    Without ``sq_norms``, a codebook whose mean lies far from the origin (relative to its spread) is searched
+    centred at that mean, which leaves distances unchanged but removes the expansion's cancellation.
     """
     n, d = x.shape
     k = codebook.shape[0]
-    cb = codebook.float().contiguous()  # (K, D)
+    cb = codebook.float().contiguous()  # (K, D); a view when already float32 and contiguous
     shift = None
     if sq_norms is None:
-        shift = cb.mean(0)  # (D,)
-        shift = torch.where(torch.isfinite(shift), shift, 0.0)
-        cbs = cb - shift  # (K, D)
-        norms = cbs.pow(2).sum(1)
+        norms = _sq_norms(cb, None)  # (K,)
+        mean = cb.mean(0)  # (D,)
+        if torch.isfinite(mean).all() and float(mean.pow(2).sum()) > 0.5 * float(norms.mean()):
+            shift = mean  # ||mean||^2 above the spread: centre (the shifted tiles are made per tile below)
+            norms = _sq_norms(cb, shift)
     else:
-        cbs = cb
         norms = sq_norms.float().contiguous()  # (K,)
     # Scores ||c||^2 - 2 x.c are finite whenever the |x| and ||c|| bounds keep them below _SAFE_SCORE; other
     # tiles pay one extra pass that maps NaN/inf scores to +inf (the package's non-finite policy).
-    cb_ok = bool(torch.isfinite(norms).all()) and bool(torch.isfinite(cbs).all())
+    cb_ok = bool(torch.isfinite(norms).all()) and (sq_norms is None or _all_finite(cb))
     max_norm = float(norms.max().clamp_min(0).sqrt()) if cb_ok else math.inf
 
-    # Pad codes to a multiple of _ALIGN with zero vectors scored +inf (never chosen), and rows likewise: with
-    # aligned, equal GEMM shapes BLAS runs one kernel with one summation order for every score, so exact
-    # duplicate codewords score identically wherever they sit and the lowest-index tie rule holds.
-    k_pad = _round_up(k, _ALIGN)
-    if k_pad != k:
-        cbs = torch.cat([cbs, cbs.new_zeros(k_pad - k, d)])  # (K_pad, D)
-        norms = torch.cat([norms, norms.new_full((k_pad - k,), math.inf)])  # (K_pad,)
-    tn, tk = tile if tile is not None else _tile_shape(n, k_pad, max_bytes)
-    tn, tk = min(tn, n), min(_round_up(tk, _ALIGN), k_pad)
+    # Aligned, equal GEMM shapes: BLAS then runs one kernel with one summation order for every score, so exact
+    # duplicate codewords score identically wherever they sit and the lowest-index tie rule holds. Tiles
+    # overlap at the end rather than shrink; below one tile, rows and codes are padded (zero codes score +inf).
+    tn, tk = tile if tile is not None else _tile_shape(n, k, max_bytes)
+    tn, tk = min(tn, n), min(_round_up(tk, _ALIGN), _round_up(k, _ALIGN))
     tn_pad = _round_up(tn, _ALIGN)
     rows_pad = torch.zeros(tn_pad, d) if tn_pad != tn else None  # only when N is below one tile
+    codes = torch.zeros(tk, d) if (shift is not None or tk > k) else None  # shifted/padded code tile
+    tile_norms = torch.full((tk,), math.inf) if tk > k else None
     buf = torch.empty(tn_pad * tk, dtype=torch.float32)
     tile_min = torch.empty(tn_pad, dtype=torch.float32)
     indices = torch.empty(n, dtype=torch.long)
@@ -132,16 +130,41 @@ def nearest_codeword_cpu(
             rows_pad[:tn] = rows_s
             rows_s = rows_pad  # (tn_pad, D)
         scores = buf.view(tn_pad, tk)
-        for k0 in _starts(k_pad, tk):
-            torch.addmm(norms[k0 : k0 + tk], rows_s, cbs[k0 : k0 + tk].t(), alpha=-2.0, out=scores)
+        for k0 in _starts(k, tk) if tk <= k else [0]:
+            kk = min(tk, k - k0)
+            c_t, n_t = cb[k0 : k0 + kk], norms[k0 : k0 + kk]  # (kk, D), (kk,)
+            if codes is not None:
+                torch.sub(c_t, 0.0 if shift is None else shift, out=codes[:kk])
+                c_t = codes  # (tk, D)
+            if tile_norms is not None:
+                tile_norms[:kk] = n_t
+                n_t = tile_norms  # (tk,)
+            torch.addmm(n_t, rows_s, c_t.t(), alpha=-2.0, out=scores)
             if not safe:
                 torch.nan_to_num_(scores, nan=math.inf, posinf=math.inf, neginf=math.inf)
             _update(scores[:tn], k0, best, arg, tile_min[:tn])
         found = torch.isfinite(best)  # False only for rows with no finite distance: keep (0, +inf)
-        # (m, D) temporaries, bounded by the row tile; the direct form avoids the expansion's cancellation.
+        # (tn, D) temporaries; the direct form avoids the expansion's cancellation.
         direct = (rows - cb.index_select(0, arg)).pow_(2).sum(1)
         torch.where(found, direct, best, out=best)
     return indices, sq_dist
+
+
+_CHUNK = 1 << 14
+
+
+def _sq_norms(cb: Tensor, shift: Tensor | None) -> Tensor:
+    # chunked so that the (K, D) temporary never exists
+    out = torch.empty(cb.shape[0], dtype=torch.float32)
+    for i in range(0, cb.shape[0], _CHUNK):
+        c = cb[i : i + _CHUNK]
+        c = c - shift if shift is not None else c
+        torch.sum(c * c, dim=1, out=out[i : i + _CHUNK])
+    return out
+
+
+def _all_finite(cb: Tensor) -> bool:
+    return all(bool(torch.isfinite(cb[i : i + _CHUNK]).all()) for i in range(0, cb.shape[0], _CHUNK))
 
 
 def _round_up(v: int, m: int) -> int:

@@ -59,7 +59,7 @@ def record(case: str, coder: str, n: int, ideal_bits: float, enc: Callable[[], o
     ok = torch.equal(torch.as_tensor(np.asarray(out)).reshape(-1).long(), expect.reshape(-1).long())
     over = (8 * size(blob) - ideal_bits) / ideal_bits * 100
     ROWS.append((case, coder + ("" if ok else " (MISMATCH)"), n / t_enc / 1e6, n / t_dec / 1e6, over))
-    print(f"  {case:<14} {coder:<26} enc {n / t_enc / 1e6:8.2f}  dec {n / t_dec / 1e6:8.2f}  +{over:.3f}%", flush=True)
+    print(f"  {case:<14} {coder:<26} enc {n / t_enc / 1e6:8.3g}  dec {n / t_dec / 1e6:8.3g}  {over:+.3f}%", flush=True)
 
 
 def _constriction():
@@ -317,7 +317,7 @@ def main() -> None:
         case_c(1_000_000 // scale, args.repeat)
     print("\n| case | coder | encode Msym/s | decode Msym/s | % over ideal |\n|---|---|---:|---:|---:|")
     for case, coder, e, d, o in ROWS:
-        print(f"| {case} | {coder} | {e:.2f} | {d:.2f} | {o:+.3f} |")
+        print(f"| {case} | {coder} | {e:.3g} | {d:.3g} | {o:+.3f} |")
 
 
 if __name__ == "__main__":

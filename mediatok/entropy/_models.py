@@ -237,9 +237,17 @@ def decode_categorical(data, pmf, prec, lanes, out):
         thr = _native_threshold(total * (2.0 / m), scratch)
         nt = 0
         bad = False
-        for b in range(nb):
+        full = k // _BLOCK
+        for b in range(full):  # fixed 8-wide blocks: one vector compare each
             bcnt[b] = nt
-            for j in range(b * _BLOCK, min(b * _BLOCK + _BLOCK, k)):
+            c8 = 0
+            for j in range(b * _BLOCK, b * _BLOCK + _BLOCK):
+                c8 += row[j] < thr
+                bad |= row[j] < 0
+            nt += c8
+        if full < nb:
+            bcnt[full] = nt
+            for j in range(full * _BLOCK, k):
                 nt += row[j] < thr
                 bad |= row[j] < 0
         if bad:

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import math
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -163,8 +164,19 @@ class AdaptivePrior:
             raise ValueError(f"symbols must lie in [0, {self.k})")
         return _run_encoder(K.encode_cf, sym.shape[0], (starts, freqs, self.precision, 1), sym.shape[0] + 24)
 
+    def max_symbols(self, num_bytes: int) -> int:
+        """Most symbols a valid stream of num_bytes can hold (no code ever gets more than M - K + 1 slots)."""
+        min_bits = -math.log2(1 - (self.k - 1) / (1 << self.precision))
+        if min_bits <= 0:
+            return MAX_FRAMES
+        return min(MAX_FRAMES, int((8 * num_bytes + 2 * self.precision + 64) / min_bits) + 1)
+
     def decode(self, data: bytes, n: int) -> Tensor:
-        """Inverse of encode: LongTensor (n,)."""
+        """Inverse of encode: LongTensor (n,). BitstreamError if data cannot hold n symbols."""
+        if not 0 <= int(n) <= self.max_symbols(len(data)):
+            if int(n) < 0:
+                raise ValueError(f"n must be >= 0, got {n}")
+            raise BitstreamError(f"{len(data)} bytes cannot hold {n} symbols of a {self.k}-symbol adaptive model")
         out = np.empty(int(n), np.int64)
         _decode_status(M.adaptive_decode(_as_data(data), self.k, self.precision, self.period, self.increment,
                                          self.limit, out))

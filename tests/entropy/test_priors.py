@@ -76,6 +76,8 @@ def test_adaptive_prior_learns_the_distribution() -> None:
     assert len(blob) * 8 / symbols.numel() < entropy * 1.03
     with pytest.raises(ValueError):
         prior.encode(torch.tensor([256]))
+    with pytest.raises(BitstreamError, match="cannot hold"):
+        prior.decode(blob, 10**10)
 
 
 class _BigramPrior:

@@ -30,13 +30,16 @@ _SAFE_SCORE = 1e37
 _MAX_BYTES = 64 << 20
 _ALIGN = 16
 # 1024 x 1024 floats = 4 MB: large enough for BLAS to run at speed, small enough to stay in L3 for the min.
-_TILE_ROWS = 1024
-_TILE_CODES = 1024
+# For D <= 16 each score costs only a few flops and a GEMM is bound by writing its output; tall tiles of 256
+# codes write it about 40% faster with MKL on AVX2 (same 4 MB).
+_TILE = (1024, 1024)
+_TILE_SMALL_D = (4096, 256)
+_SMALL_D = 16
 
 
-def _tile_shape(n: int, k: int, max_bytes: int) -> tuple[int, int]:
-    tk = min(k, _TILE_CODES)
-    tn = min(n, _TILE_ROWS)
+def _tile_shape(n: int, k: int, d: int, max_bytes: int) -> tuple[int, int]:
+    tn, tk = _TILE_SMALL_D if d <= _SMALL_D else _TILE
+    tn, tk = min(n, tn), min(k, tk)
     while tn * tk * 4 > max_bytes and tn > 1:
         tn //= 2
     while tn * tk * 4 > max_bytes and tk > 1:
@@ -109,7 +112,7 @@ def nearest_codeword_cpu(
     # Aligned, equal GEMM shapes: BLAS then runs one kernel with one summation order for every score, so exact
     # duplicate codewords score identically wherever they sit and the lowest-index tie rule holds. Tiles
     # overlap at the end rather than shrink; below one tile, rows and codes are padded (zero codes score +inf).
-    tn, tk = tile if tile is not None else _tile_shape(n, k, max_bytes)
+    tn, tk = tile if tile is not None else _tile_shape(n, k, d, max_bytes)
     tn, tk = min(tn, n), min(_round_up(tk, _ALIGN), _round_up(k, _ALIGN))
     tn_pad = _round_up(tn, _ALIGN)
     rows_pad = torch.zeros(tn_pad, d) if tn_pad != tn else None  # only when N is below one tile

@@ -150,10 +150,10 @@ def test_cosine_metric(check_exact):
 
 
 def test_buffer_is_bounded():
-    for n, k in [(10**7, 10**6), (1, 10**6), (10**6, 1)]:
-        tn, tk = cpu._tile_shape(n, k, 64 << 20)
+    for n, k, d in [(10**7, 10**6, 64), (1, 10**6, 8), (10**6, 1, 256), (10**6, 10**6, 4)]:
+        tn, tk = cpu._tile_shape(n, k, d, 64 << 20)
         assert tn * tk * 4 <= 4 << 20
-    tn, tk = cpu._tile_shape(10**6, 10**6, 1 << 16)
+    tn, tk = cpu._tile_shape(10**6, 10**6, 64, 1 << 16)
     assert tn * tk * 4 <= 1 << 16
 
 

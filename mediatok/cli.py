@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="rate and quality table on a folder of audio, with Codec2/Opus baselines")
     p.add_argument("data", help="folder of audio files (searched recursively)")
     p.add_argument("--model", default=mediatok.DEFAULT_AUDIO_MODEL)
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N files")
+    p.add_argument("--limit", type=int, default=None, help="evaluate N files evenly spaced through the sorted list")
     p.add_argument("--no-baselines", action="store_true", help="skip Codec2 and Opus")
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     p.set_defaults(func=_eval)

@@ -56,12 +56,15 @@ class AudioSamples(L.Callback):
         self.num = num
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        if batch_idx != 0 or not trainer.is_global_zero or trainer.sanity_checking:
+        if batch_idx != 0 or trainer.sanity_checking:
+            return
+        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask, not only rank 0
+        if not trainer.is_global_zero:
             return
         with torch.no_grad():
             audio = pl_module.codec(batch[: self.num]).audio
         sr = pl_module.codec.cfg.sample_rate
-        root = Path(trainer.log_dir or trainer.default_root_dir) / "samples"
+        root = Path(log_dir or trainer.default_root_dir) / "samples"
         out = root / f"step{int(pl_module.steps):07d}"
         out.mkdir(parents=True, exist_ok=True)
         for i, (ref, deg) in enumerate(zip(batch[: self.num, 0], audio[:, 0])):

@@ -144,8 +144,8 @@ class AudioCodecModule(L.LightningModule):
         if self._val:
             for key in self._val[0]:
                 values = [v[key] for v in self._val if not np.isnan(v[key])]
-                if values:  # PESQ finds no speech in some crops of an untrained model's output
-                    self.log(f"val/{key}", float(np.mean(values)), sync_dist=True)
+                # PESQ finds no speech in some outputs of an untrained model; every rank must still log every key.
+                self.log(f"val/{key}", float(np.mean(values)) if values else 0.0, sync_dist=True)
         self._val = []
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

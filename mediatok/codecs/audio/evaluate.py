@@ -60,11 +60,13 @@ class Row:
 
 
 def audio_files(folder: str | Path, limit: int | None = None) -> list[Path]:
-    """Sorted audio files under folder (optionally the first `limit`)."""
+    """Sorted audio files under folder; with `limit`, that many evenly spaced through the sorted list."""
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under {folder}")
-    return files[:limit] if limit else files
+    if limit and limit < len(files):
+        files = [files[i] for i in np.linspace(0, len(files) - 1, limit).round().astype(int)]
+    return files
 
 
 def _codec2(mode: int) -> Callable[[np.ndarray, Path], tuple[np.ndarray, int]] | None:
@@ -113,6 +115,7 @@ def evaluate(codec, folder: str | Path, *, limit: int | None = None, with_baseli
     counts = torch.zeros(codec.num_codebooks, codec.codebook_size, dtype=torch.long)
     raw_bits_per_frame = codec.num_codebooks * math.log2(codec.codebook_size)
     raw_bits = 0.0
+    codec.decode(codec.encode(torch.zeros(4 * codec.hop), SR))  # compile the entropy coder before timing
     iterator = progress(files) if progress else files
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)

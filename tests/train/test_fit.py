@@ -55,6 +55,29 @@ def _config(tmp_path: Path, data_root: Path, **trainer) -> Path:
     return path
 
 
+def test_reconstruction_losses_fall_on_a_fixed_batch():
+    """A few optimizer steps of the module's losses on one batch: the codec starts to fit it."""
+    from mediatok.codecs.audio import AudioCodecConfig
+    from mediatok.train.module import AudioCodecModule
+
+    torch.manual_seed(0)
+    module = AudioCodecModule(AudioCodecConfig(**TINY_CODEC))
+    t = torch.arange(6400) / 16000
+    batch = (0.1 * sum(torch.sin(2 * torch.pi * k * 140 * t) / k for k in range(1, 8)))[None, None].repeat(2, 1, 1)
+    opt = torch.optim.AdamW(module.codec.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
+        terms = module.reconstruction_losses(batch, module.codec(batch))
+        loss = terms["mel"] + terms["stft"] + terms["phase"] + terms["commit"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.8 * losses[0]
+    assert module.lr_factor(0) < module.lr_factor(10_000) == 1.0  # warm-up, then the full rate
+
+
+@pytest.mark.slow
 def test_fit_resume_and_export(tmp_path, data_root):
     from mediatok.cli import main
     from mediatok.train.export import export

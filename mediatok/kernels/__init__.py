@@ -1,8 +1,8 @@
 """Exact nearest-codeword search that never materialises the full N x K distance matrix.
 
     x (N, D), codebook (K, D) --> dispatch --+--> CUDA tensor and Triton present: triton_nn (streaming argmin)
-                                             +--> otherwise, D <= 16:            cpu_small (numba, fused)
-                                             +--> otherwise:                     cpu (tiled addmm + running min)
+                                             +--> otherwise:  cpu (tiled addmm + running min; other devices
+                                                              are searched on the CPU and copied back)
 
 Policy shared by every path, so that results never depend on the device:
 
@@ -11,6 +11,9 @@ Policy shared by every path, so that results never depend on the device:
   number counts as +inf: a codeword containing NaN/inf is never chosen, and a row of x containing NaN/inf
   (or a row whose every distance overflows float32) gets index 0 and sq_dist +inf. Callers that want to fail
   loudly check ``torch.isfinite(sq_dist).all()``.
+* **Exact** means: the chosen codeword's distance equals the true minimum up to float32 rounding of the
+  search (exact duplicates and exactly equal distances always resolve to the lowest index). Without caller
+  norms, a codebook far from the origin is searched centred at its mean, against the expansion's cancellation.
 * **sq_dist** is recomputed directly as ||x - c||^2 for the chosen codeword, so it carries no cancellation
   error from the ||x||^2 - 2 x.c + ||c||^2 expansion used for the search.
 * The op is not differentiable (it runs under no_grad); quantizers keep the straight-through estimator.

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -130,3 +131,24 @@ def test_nothing_to_tokenize_is_an_error(tmp_path: Path, codec):
         tokenize_dataset(tmp_path / "empty", tmp_path / "out", codec, progress=False)
     with pytest.raises(ValueError, match="pattern must be one of"):
         tokenize_dataset(tmp_path / "empty", tmp_path / "out", codec, pattern="zigzag")
+
+
+def test_a_dying_worker_stops_the_run_and_a_rerun_finishes_it(tmp_path: Path, codec, speech_dir: Path, tree_bytes,
+                                                                monkeypatch):
+    from mediatok.tokenize.modalities import AudioLoader
+
+    tokenize_dataset(speech_dir, tmp_path / "reference", codec, shard_size=2, progress=False)
+    original = AudioLoader.tokenize
+
+    def crash_on_utt05(self, codec, x, info):
+        if info["num_samples"] == 10400:  # utt05 (1.3 s at 8 kHz): its worker dies as if the OOM killer took it
+            os._exit(3)
+        return original(self, codec, x, info)
+
+    monkeypatch.setattr(AudioLoader, "tokenize", crash_on_utt05)  # fork workers inherit the patch
+    with pytest.raises(RuntimeError, match="worker process died"):
+        tokenize_dataset(speech_dir, tmp_path / "out", codec, shard_size=2, workers=2, progress=False)
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    monkeypatch.setattr(AudioLoader, "tokenize", original)
+    summary = tokenize_dataset(speech_dir, tmp_path / "out", codec, shard_size=2, workers=2, progress=False)
+    assert summary.shards_skipped >= 1 and tree_bytes(tmp_path / "out") == tree_bytes(tmp_path / "reference")

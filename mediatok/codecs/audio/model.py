@@ -138,19 +138,19 @@ class Decoder(nn.Module):
         self.istft = FramedISTFT(n_fft, hop)
 
     def spectrum(self, q: Tensor) -> tuple[Tensor, Tensor]:
-        """q (B, latent_dim, n) -> (log-magnitude, phase), each (B, F', n * upsample)."""
+        """q (B, latent_dim, n) -> (log-magnitude, phase), each frames-last (B, n * upsample, F')."""
         h = self.up(self.backbone(q))
         for block in self.up_blocks:
             h = block(h)
-        out = self.head(self.head_norm(h.transpose(1, 2))).transpose(1, 2)  # (B, 2F', n')
-        log_mag, phase = out.split(self.bins, dim=1)
+        out = self.head(self.head_norm(h.transpose(1, 2)))  # (B, n', 2F')
+        log_mag, phase = out.split(self.bins, dim=-1)
         return log_mag.clamp(max=6.0), phase  # exp(6) ~ 400: a bound against early-training overflow
 
     def forward(self, q: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """q (B, latent_dim, n) -> (wav (B, 1, n * hop), log-magnitude, phase)."""
+        """q (B, latent_dim, n) -> (wav (B, 1, n * hop), log-magnitude, phase (B, F', n * upsample))."""
         log_mag, phase = self.spectrum(q)
-        spec = torch.polar(log_mag.exp(), phase)
-        return self.istft(spec)[:, None], log_mag, phase
+        wav = self.istft.from_frames(torch.polar(log_mag.exp(), phase))
+        return wav[:, None], log_mag.transpose(1, 2), phase.transpose(1, 2)
 
 
 class AudioCodec(nn.Module):

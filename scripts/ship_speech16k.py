@@ -1,7 +1,6 @@
 """Ship `pretrained/speech-16k`: export a training checkpoint, evaluate it on the held-out test split, write CARD.md.
 
-    OMP_NUM_THREADS=1 python scripts/ship_speech16k.py runs/speech-16k/checkpoints/best-step=N.ckpt \
-        --limit 120 --train-log runs/speech-16k/logs/version_0/metrics.csv --wall-minutes 83
+    OMP_NUM_THREADS=1 python scripts/ship_speech16k.py runs/speech-16k/checkpoints/best-step=N.ckpt --limit 120 --wall-minutes 83
 
 Steps: export (fp16 safetensors + config.json, entropy prior fitted on 20 min of training tokens), then
 `mediatok.codecs.audio.evaluate` on data/speech16k/test_wav (held-out levels, see scripts/prepare_speech.py)
@@ -10,7 +9,6 @@ with Codec2 1200/3200 and Opus 6 kbps in the same run, then CARD.md with the tab
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import platform
@@ -79,12 +77,10 @@ artefacts on other voices, noisy recordings and music. Not trained with a discri
 """
 
 
-def train_summary(metrics_csv: str | None) -> int:
-    """The last training step in a Lightning CSV log (0 if unknown)."""
-    if not metrics_csv or not Path(metrics_csv).exists():
-        return 0
-    steps = [int(r["step"]) for r in csv.DictReader(open(metrics_csv)) if r.get("step")]
-    return max(steps, default=0) + 1
+def checkpoint_steps(ckpt: str | Path) -> int:
+    """Generator steps recorded in a training checkpoint (our own file)."""
+    state = torch.load(str(ckpt), map_location="cpu", weights_only=False)["state_dict"]
+    return int(state["steps"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,7 +90,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="pretrained/speech-16k")
     p.add_argument("--test", default="data/speech16k/test_wav")
     p.add_argument("--limit", type=int, default=120)
-    p.add_argument("--train-log", default=None)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--wall-minutes", type=float, default=math.nan)
     a = p.parse_args(argv)
@@ -109,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     n = min(a.limit, len(files))
     idx = [round(i * (len(files) - 1) / max(n - 1, 1)) for i in range(n)]
     minutes = sum(sf.info(str(files[i])).duration for i in idx) / 60
-    steps = a.steps or train_summary(a.train_log)
+    steps = a.steps or checkpoint_steps(a.ckpt)
     wall = f"{a.wall_minutes:.0f} min" if not math.isnan(a.wall_minutes) else "unknown"
     card = CARD.format(
         params=sum(t.numel() for t in codec.model.parameters()) / 1e6, steps=steps, wall=wall,

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import soundfile as sf
+import torch
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "speech.wav"
 
@@ -26,10 +27,11 @@ def main(argv: list[str] | None = None) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     codec = mediatok.load(args.model)
     seconds = sf.info(args.input).duration
+    codec.decode(codec.encode(torch.zeros(4 * codec.hop), codec.sample_rate))  # compile the entropy coder first
     t0 = time.perf_counter()
     blob = codec.encode(args.input)
     t1 = time.perf_counter()
-    wav, sr = mediatok.decode(blob)
+    wav, sr = codec.decode(blob)
     t2 = time.perf_counter()
     (workdir / "speech.mtk").write_bytes(blob)
     sf.write(str(workdir / "speech.decoded.wav"), wav.numpy().T.clip(-1, 1), sr)

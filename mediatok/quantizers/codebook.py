@@ -49,7 +49,7 @@ class Codebook(nn.Module):
         kmeans_init: bool = True,
         kmeans_iters: int = 10,
         dead_code_threshold: float = 0.0,
-        dead_code_window: float = 16.0,
+        dead_code_window: float = 4.0,
         eps: float = 1e-5,
     ) -> None:
         super().__init__()
@@ -151,22 +151,29 @@ class Codebook(nn.Module):
         self.usage.mul_(keep).add_(counts * (self.codebook_size / tokens), alpha=1.0 - keep)
         if self.dead_code_threshold <= 0:
             return
-        dead = self.usage < self.dead_code_threshold
-        num_dead = int(dead.sum())
-        if num_dead == 0:
+        dead = torch.nonzero(self.usage < self.dead_code_threshold).squeeze(1)
+        if dead.numel() == 0:
             return
+        # At most one restart per batch row, without replacement: duplicated replacements would shadow each
+        # other (only the lowest index can win) and stay dead. The least used codes go first.
+        count = distributed.broadcast_(torch.tensor([min(dead.numel(), x.shape[0])], device=x.device))
+        dead = dead[torch.argsort(self.usage[dead], stable=True)[: int(count)]]
         # Rank 0 draws the replacements from its batch; every rank receives the same vectors.
         if distributed.rank() == 0:
-            weights = sq_dist.double() + 1e-12
-            pick = torch.multinomial(weights, num_dead, replacement=num_dead > x.shape[0])
+            pick = torch.multinomial(sq_dist.double() + 1e-12, dead.numel(), replacement=False)
             fresh = x[pick].float()
         else:
-            fresh = x.new_empty(num_dead, self.dim, dtype=torch.float32)
+            fresh = x.new_empty(dead.numel(), self.dim, dtype=torch.float32)
         distributed.broadcast_(fresh)
+        self._replace_codes(dead, fresh)
+        self.usage[dead] = 1.0
+
+    @torch.no_grad()
+    def _replace_codes(self, dead: Tensor, fresh: Tensor) -> None:
+        """Move the codewords with indices `dead` (num_dead,) onto the rows of fresh (num_dead, d)."""
         if self.metric == "cosine":
             fresh = F.normalize(fresh, dim=-1)
         self.embed.data[dead] = fresh.to(self.embed.dtype)
         if self.ema_decay is not None:
             self.ema_count[dead] = 1.0
             self.ema_sum[dead] = fresh
-        self.usage[dead] = 1.0

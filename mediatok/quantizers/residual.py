@@ -52,7 +52,7 @@ class ResidualVQ(nn.Module):
         kmeans_init: bool = True,
         kmeans_iters: int = 10,
         dead_code_threshold: float = 0.1,
-        dead_code_window: float = 16.0,
+        dead_code_window: float = 4.0,
         gradient: GradientEstimator = "ste",
     ) -> None:
         super().__init__()

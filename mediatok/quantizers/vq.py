@@ -78,7 +78,7 @@ class VectorQuantizer(SingleCodebookQuantizer):
         kmeans_init: bool = True,
         kmeans_iters: int = 10,
         dead_code_threshold: float = 0.1,
-        dead_code_window: float = 16.0,
+        dead_code_window: float = 4.0,
         gradient: GradientEstimator = "ste",
     ) -> None:
         codebook = Codebook(

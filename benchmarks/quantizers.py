@@ -1,0 +1,159 @@
+"""Codebook utilisation and reconstruction error of every quantizer on 8x8 patches of real photographs.
+
+    python benchmarks/quantizers.py [--sizes 1024 16384 100000] [--steps 300] [--batch 2048]
+
+Data: grayscale 8x8 patches (stride 4) of the photographs shipped in scikit-image (public domain; see
+skimage/data/README.txt), normalised to zero mean and unit variance; every 10th photo's patches are held
+out for evaluation. Each quantizer sits in the same small autoencoder (MLP 64 -> 128 -> LATENT, quantizer,
+MLP LATENT -> 128 -> 64), as in a VQ-VAE, and sees the same batches; everything trainable uses Adam
+(lr 2e-3) on reconstruction MSE + the quantizer's loss. LC's frozen entries are k-means centroids of the raw
+64-d patches ("pretrained features", as VQGAN-LC uses CLIP features), projected into the latent space.
+Utilisation counts the codes used over training + held-out patches (so that K = 100k can be reached);
+MSE is the autoencoder's reconstruction error on the held-out patches.
+Peer: vector-quantize-pytorch's VectorQuantize (EMA, k-means init, dead-code threshold 2), in the same run.
+Needs the `bench` extra (scikit-image, vector-quantize-pytorch).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+
+import numpy as np
+import torch
+
+from mediatok.quantizers import FSQ, LCQuantizer, SimVQ, VectorQuantizer
+
+PHOTOS = ["astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "grass.png",
+          "gravel.png", "hubble_deep_field.jpg", "moon.png", "motorcycle_left.png", "motorcycle_right.png",
+          "retina.jpg", "rocket.jpg", "cell.png", "clock_motion.png", "ihc.png", "page.png", "text.png", "camera.png"]
+
+FSQ_LEVELS = {1024: [4, 4, 4, 4, 4], 16384: [8, 8, 8, 8, 4], 100000: [10, 10, 10, 10, 10]}
+
+
+def load_patches(size: int = 8, stride: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training and held-out patches (N, size*size), normalised with the training statistics."""
+    import skimage.io
+    import skimage.color
+
+    folder = os.path.join(os.path.dirname(skimage.__file__), "data")
+    train, held = [], []
+    for i, name in enumerate(dict.fromkeys(PHOTOS)):
+        img = skimage.io.imread(os.path.join(folder, name))
+        if img.ndim == 3:
+            img = skimage.color.rgb2gray(img[..., :3]) * 255.0
+        t = torch.from_numpy(np.asarray(img, dtype=np.float32))
+        p = t.unfold(0, size, stride).unfold(1, size, stride).reshape(-1, size * size)
+        (held if i % 10 == 9 else train).append(p)
+    train_t, held_t = torch.cat(train), torch.cat(held)
+    mean, std = train_t.mean(), train_t.std()
+    return (train_t - mean) / std, (held_t - mean) / std
+
+
+LATENT = 8
+
+
+class AutoEncoder(torch.nn.Module):
+    """patches (N, 64) -> latent (1, LATENT, N) -> quantizer -> patches; the quantizer is the only difference."""
+
+    def __init__(self, quantizer: torch.nn.Module, dim: int = 64) -> None:
+        super().__init__()
+        self.encoder = torch.nn.Sequential(torch.nn.Linear(dim, 128), torch.nn.GELU(), torch.nn.Linear(128, LATENT))
+        self.decoder = torch.nn.Sequential(torch.nn.Linear(LATENT, 128), torch.nn.GELU(), torch.nn.Linear(128, dim))
+        self.quantizer = quantizer
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (N, 64) -> reconstruction (N, 64), indices (N,), quantizer loss."""
+        z = self.encoder(x)
+        if isinstance(self.quantizer, PeerVQ):
+            q, idx, loss = self.quantizer(z)
+        else:
+            out = self.quantizer(z.T[None])  # (1, LATENT, N): a batch of N tokens
+            q, idx, loss = out.quantized[0].T, out.indices.reshape(-1), out.loss
+        return self.decoder(q), idx, loss
+
+
+class PeerVQ(torch.nn.Module):
+    """vector-quantize-pytorch's VectorQuantize with EMA, k-means init and dead-code threshold 2."""
+
+    def __init__(self, dim: int, k: int) -> None:
+        super().__init__()
+        from vector_quantize_pytorch import VectorQuantize
+
+        self.vq = VectorQuantize(dim=dim, codebook_size=k, decay=0.99, kmeans_init=True, kmeans_iters=10,
+                                 threshold_ema_dead_code=2, channel_last=True)
+
+    def forward(self, x):  # x (N, D)
+        q, idx, loss = self.vq(x[None])
+        return q[0], idx[0], loss
+
+
+def run_one(name: str, make, train: torch.Tensor, held: torch.Tensor, k: int, steps: int, batch: int, seed: int = 0):
+    torch.manual_seed(seed)
+    model = AutoEncoder(make())
+    if isinstance(model.quantizer, LCQuantizer):
+        _init_lc(model, train)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=2e-3)
+    g = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    model.train()
+    for _ in range(steps):
+        x = train[torch.randint(len(train), (batch,), generator=g)]
+        recon, _, loss = model(x)
+        total = torch.nn.functional.mse_loss(recon, x) + loss
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    train_s = time.perf_counter() - start
+    model.eval()
+    used = torch.zeros(k, dtype=torch.bool)
+    squared_error = 0.0
+    with torch.no_grad():
+        for part in (train, held):
+            for chunk in part.split(16384):
+                recon, idx, _ = model(chunk)
+                used[idx] = True
+                if part is held:
+                    squared_error += float((recon - chunk).pow(2).sum())
+    mse = squared_error / held.numel()
+    return {"method": name, "K": k, "util": 100.0 * float(used.float().mean()), "mse": mse, "train_s": train_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 16384, 100000])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=2048)
+    parser.add_argument("--methods", nargs="+", default=["vq-ema", "simvq", "lc", "fsq", "vqtorch-ema"])
+    args = parser.parse_args()
+    train, held = load_patches()
+    dim = train.shape[1]
+    print(f"# {len(train)} training + {len(held)} held-out 8x8 patches, D={dim}, latent {LATENT}, {args.steps} steps x {args.batch} "
+          f"tokens, torch threads={torch.get_num_threads()}")
+    print(f"{'method':<12} {'K':>7} {'util %':>7} {'held-out MSE':>13} {'train s':>8}")
+    for k in args.sizes:
+        factories = {
+            "vq-ema": lambda: VectorQuantizer(LATENT, k),
+            "simvq": lambda: SimVQ(LATENT, k),
+            "lc": lambda: LCQuantizer(LATENT, k, codebook_dim=dim),
+            "fsq": lambda: FSQ(FSQ_LEVELS.get(k) or [2] * int(math.log2(k)), dim=LATENT),
+            "vqtorch-ema": lambda: PeerVQ(LATENT, k),
+        }
+        for name in args.methods:
+            row = run_one(name, factories[name], train, held, k, args.steps, args.batch)
+            print(f"{row['method']:<12} {row['K']:>7} {row['util']:>7.2f} {row['mse']:>13.4f} {row['train_s']:>8.1f}",
+                  flush=True)
+
+
+def _init_lc(model: AutoEncoder, train: torch.Tensor) -> None:
+    """LC's frozen entries: k-means of raw training patches; projector fitted to the encoder's latents of them."""
+    g = torch.Generator().manual_seed(1)
+    sample = train[torch.randperm(len(train), generator=g)[: max(4 * model.quantizer.codebook_size, 65536)]]
+    with torch.no_grad():
+        latents = model.encoder(sample)
+    model.quantizer.init_from_features(sample, latents, iters=5)
+
+
+if __name__ == "__main__":
+    main()

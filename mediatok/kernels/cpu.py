@@ -8,8 +8,9 @@
         sq_dist = ||x_t - c[arg]||^2                    # direct, no cancellation
 
 Strict '<' across tiles and the first-match scan inside a tile give torch.argmin's lowest-index tie rule.
-Peak extra memory is the buffer (<= ``max_bytes``, default 64 MB; 4 MB with the default tile) plus O(tn * D)
-temporaries, whatever N and K.
+Row tiles are spread over one worker per torch thread, each running single-threaded ops.
+Peak extra memory is one score buffer per worker (<= ``max_bytes``, default 64 MB; 4 MB with the default
+tiles) plus O(tn * D) temporaries, whatever N and K.
 """
 from __future__ import annotations
 
@@ -192,21 +193,23 @@ def nearest_codeword_cpu(
     return indices, sq_dist
 
 
-_CHUNK = 1 << 14
+_CHUNK_FLOATS = 1 << 20  # 4 MB temporaries while preparing the codebook
 
 
 def _sq_norms(cb: Tensor, shift: Tensor | None) -> Tensor:
-    # chunked so that the (K, D) temporary never exists
+    # chunked so that no (K, D) temporary exists
     out = torch.empty(cb.shape[0], dtype=torch.float32)
-    for i in range(0, cb.shape[0], _CHUNK):
-        c = cb[i : i + _CHUNK]
-        c = c - shift if shift is not None else c
-        torch.sum(c * c, dim=1, out=out[i : i + _CHUNK])
+    step = max(1, _CHUNK_FLOATS // cb.shape[1])
+    for i in range(0, cb.shape[0], step):
+        c = cb[i : i + step]
+        c = c - shift if shift is not None else c.clone()
+        torch.sum(c.mul_(c), dim=1, out=out[i : i + step])
     return out
 
 
 def _all_finite(cb: Tensor) -> bool:
-    return all(bool(torch.isfinite(cb[i : i + _CHUNK]).all()) for i in range(0, cb.shape[0], _CHUNK))
+    step = max(1, _CHUNK_FLOATS // cb.shape[1])
+    return all(bool(torch.isfinite(cb[i : i + step]).all()) for i in range(0, cb.shape[0], step))
 
 
 def _round_up(v: int, m: int) -> int:

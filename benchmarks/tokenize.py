@@ -5,8 +5,9 @@
 Data: the held-out Czech/Dutch speech clips written by scripts/prepare_speech.py (16 kHz PCM-16 wav), real
 files read from disk. Each row is one end-to-end `tokenize_dataset` run into a fresh folder, wall clock
 including model loading, worker start-up, file reading, resampling and writing shards + manifest, with one
-intra-op thread per process. "x real time per CPU-s" divides the audio by the CPU seconds the run used (this
-process + its workers): on a shared machine it shows what a run costs when wall time is set by other load.
+intra-op thread per process. "cores used" is CPU seconds (this process + its workers) per wall second and
+"x real time per CPU-s" divides the audio by those CPU seconds: on a shared machine (Linux autogroup gives each
+terminal session one fair share of the cores) wall time is set by the other load, the CPU cost is not.
 After the rows the script checks that every run wrote byte-identical files.
 A model that is not shipped yet (no pretrained/<name>/) is measured with its training config's architecture
 and random weights, marked "untrained": speed does not depend on the weights.
@@ -89,8 +90,8 @@ def main() -> None:
         print(f"data: {data} ({len(list(src.glob('*.wav')))} clips); CPU cores: {os.cpu_count()}; "
               f"load average at start: {os.getloadavg()[0]:.1f}")
         print("| model | run | items | audio (s) | tokens | wall (s) | items/s | tokens/s | x real time | CPU (s) "
-              "| x real time per CPU-s |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+              "| cores used | x real time per CPU-s |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for name in models:
             model, label = load_model(name)
             runs = [(f"{w} worker{'s' if w > 1 else ''}", dict(workers=w)) for w in args.workers]
@@ -105,7 +106,7 @@ def main() -> None:
                 digests[run] = tree_digest(out)
                 print(f"| {label} | {run} | {s.num_items} | {s.duration:.1f} | {s.num_tokens} | {wall:.2f} | "
                       f"{s.num_items / wall:.1f} | {s.num_tokens / wall:.0f} | {s.duration / wall:.0f} | {cpu:.1f} | "
-                      f"{s.duration / cpu:.0f} |", flush=True)
+                      f"{cpu / wall:.2f} | {s.duration / cpu:.0f} |", flush=True)
             same = len(set(digests.values())) == 1
             print(f"\n{label}: outputs byte-identical across {', '.join(digests)}: {'yes' if same else 'NO'} "
                   f"(sha256 {next(iter(digests.values()))})\n")

@@ -15,11 +15,6 @@ from __future__ import annotations
 import os
 import sys
 
-# running `python benchmarks/entropy.py` puts benchmarks/ first on sys.path, where sibling scripts
-# (benchmarks/tokenize.py) would shadow standard-library modules: drop it
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
-
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_var] = "1"
 

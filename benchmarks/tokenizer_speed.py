@@ -1,6 +1,6 @@
 """Dataset tokenizing speed: items/s, tokens/s and x real time on this machine's CPU, per shipped model.
 
-    python benchmarks/tokenize.py [--data data/speech16k/test_wav] [--models speech-16k] [--limit N] [--ddp]
+    python benchmarks/tokenizer_speed.py [--data data/speech16k/test_wav] [--models speech-16k] [--limit N] [--ddp]
 
 Data: the held-out Czech/Dutch speech clips written by scripts/prepare_speech.py (16 kHz PCM-16 wav), real
 files read from disk. Each row is one end-to-end `tokenize_dataset` run into a fresh folder, wall clock

@@ -13,7 +13,6 @@ Usage: .venv/bin/python benchmarks/entropy.py [--repeat 3] [--quick]   (needs th
 from __future__ import annotations
 
 import os
-import sys
 
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_var] = "1"

@@ -143,36 +143,16 @@ class SimVQ(SingleCodebookQuantizer):
         super().__init__(dim, codebook, None, gradient)
 
 
-class LCQuantizer(SingleCodebookQuantizer):
+class LCQuantizer(SimVQ):
     """VQGAN-LC's large codebook: K frozen entries of width `codebook_dim` from k-means on features, a trained
     projector into the latent space. Practical at 100k+ entries. z (B, D, *S). Zhu et al., 2024.
 
     Call `init_from_features(features)` once before training (e.g. with pretrained encoder features);
-    without it the frozen entries are random, which makes this a wide SimVQ.
+    without it the frozen entries are random, which makes this a wide SimVQ. Other options as in SimVQ.
     """
 
-    def __init__(
-        self,
-        dim: int,
-        codebook_size: int,
-        codebook_dim: int,
-        *,
-        commitment_weight: float = 0.25,
-        moment_init: bool = True,
-        dead_code_threshold: float = 0.1,
-        dead_code_window: float = 4.0,
-        gradient: GradientEstimator = "ste",
-    ) -> None:
-        codebook = ProjectedCodebook(
-            dim,
-            codebook_size,
-            codebook_dim,
-            commitment_weight=commitment_weight,
-            moment_init=moment_init,
-            dead_code_threshold=dead_code_threshold,
-            dead_code_window=dead_code_window,
-        )
-        super().__init__(dim, codebook, None, gradient)
+    def __init__(self, dim: int, codebook_size: int, codebook_dim: int, **options) -> None:
+        super().__init__(dim, codebook_size, codebook_dim=codebook_dim, **options)
 
     @torch.no_grad()
     def init_from_features(self, features: Tensor, latents: Tensor | None = None, *, iters: int = 10) -> None:

@@ -31,6 +31,7 @@ except ImportError:  # numba is a core dependency; without it the slower torch.m
 _SAFE_SCORE = 1e37
 _MAX_BYTES = 64 << 20
 _ALIGN = 16
+_PARALLEL_WORK = 1 << 26  # multiply-adds
 # 1024 x 1024 floats = 4 MB: large enough for BLAS to run at speed, small enough to stay in L3 for the min.
 # For D <= 16 each score costs only a few flops and a GEMM is bound by writing its output; tall tiles of 256
 # codes write it about 40% faster with MKL on AVX2 (same 4 MB).
@@ -111,7 +112,8 @@ def nearest_codeword_cpu(
     # Aligned, equal GEMM shapes: BLAS then runs one kernel with one summation order for every score, so exact
     # duplicate codewords score identically wherever they sit and the lowest-index tie rule holds. Tiles
     # overlap at the end rather than shrink; below one tile, rows and codes are padded (zero codes score +inf).
-    threads = max(1, torch.get_num_threads())
+    # Workers pay a thread pool per call (~0.2 ms): only for searches worth more than a few milliseconds.
+    threads = max(1, torch.get_num_threads()) if n * k * d >= _PARALLEL_WORK else 1
     tn, tk = tile if tile is not None else _tile_shape(n, k, d, max_bytes)
     if tile is None and threads > 1:
         tn = min(tn, _round_up(-(-n // threads), _ALIGN))  # at least one row tile per thread

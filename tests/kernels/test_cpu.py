@@ -171,3 +171,21 @@ def test_buffer_is_bounded():
 def test_bad_input_raises(x, c, kwargs, match):
     with pytest.raises(ValueError, match=match):
         nearest_codeword(x, c, **kwargs)
+
+
+def test_worker_threads_match_single_thread(monkeypatch, check_exact):
+    # The row-tile workers (one per torch thread) normally start only on large searches: force them.
+    g = _gen(10)
+    x, c = torch.randn(301, 12, generator=g), torch.randn(70, 12, generator=g)
+    c[50] = c[2]
+    single = nearest_codeword_cpu(x, c, tile=(64, 32))
+    monkeypatch.setattr(cpu, "_PARALLEL_WORK", 0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        multi = nearest_codeword_cpu(x, c, tile=(64, 32))  # 5 row tiles, the last one overlapping
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    check_exact(x, c, *multi)
+    assert torch.equal(single[0], multi[0]) and torch.equal(single[1], multi[1])

@@ -119,7 +119,7 @@ def main() -> None:
             # -P: keep benchmarks/ off sys.path (its scripts would shadow stdlib modules such as tokenize)
             cmd = [sys.executable, "-P", __file__, "--child", f"{method},{n},{d},{k}", "--threads", str(args.threads)]
             cmd += ["--repeat", str(args.repeat)]
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 print(f"| {n}, {d}, {k} | {method} | failed | | {proc.stderr.strip()[-200:]!r} |", flush=True)
                 continue

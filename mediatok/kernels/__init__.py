@@ -27,7 +27,7 @@ from torch import Tensor
 
 from mediatok.kernels.cpu import nearest_codeword_cpu
 
-__all__ = ["nearest_codeword", "codebook_sq_norms", "triton_available"]
+__all__ = ["codebook_sq_norms", "nearest_codeword", "triton_available"]
 
 Metric = Literal["l2", "cosine"]
 

@@ -23,7 +23,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-__all__ = ["nearest_codeword_triton", "INTERPRET"]
+__all__ = ["INTERPRET", "nearest_codeword_triton"]
 
 INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
 
@@ -163,7 +163,7 @@ def nearest_codeword_triton(
     epilogue = s == 1
     out_val = torch.empty((n, s) if not epilogue else (n,), dtype=torch.float32, device=x.device)
     out_idx = torch.empty((n, s) if not epilogue else (n,), dtype=torch.long, device=x.device)
-    flags = dict(IEEE=dtype == torch.float32, UPCAST=INTERPRET and dtype in half, EPILOGUE=epilogue)
+    flags = {"IEEE": dtype == torch.float32, "UPCAST": INTERPRET and dtype in half, "EPILOGUE": epilogue}
     args = (
         x, codebook, cn, out_val, out_idx, n, k, d, k_per_split, s,
         x.stride(0), x.stride(1), codebook.stride(0), codebook.stride(1),

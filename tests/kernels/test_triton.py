@@ -23,7 +23,7 @@ if _IN_PROCESS:
 
 pytest.importorskip("triton")
 
-from mediatok.kernels import nearest_codeword  # noqa: E402
+from mediatok.kernels import nearest_codeword
 
 interpreted = pytest.mark.skipif(not _IN_PROCESS, reason="runs in the subprocess of test_interpreter_subprocess")
 
@@ -40,7 +40,7 @@ def tnn():
 def test_interpreter_subprocess(tmp_path):
     env = dict(os.environ, TRITON_INTERPRET="1", CUDA_VISIBLE_DEVICES="")
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", "not gpu"]
-    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
 
@@ -65,7 +65,7 @@ def test_matches_oracle(tnn, check_exact, n, d, k, dtype, splits):
     x, c = torch.randn(n, d, generator=g).to(dtype), torch.randn(k, d, generator=g).to(dtype)
     idx, dist = tnn.nearest_codeword_triton(x, c, splits=splits)
     check_exact(x, c, idx, dist)
-    cpu_idx, cpu_dist = nearest_codeword(x, c)
+    cpu_idx, _ = nearest_codeword(x, c)
     assert (idx == cpu_idx).float().mean() >= 0.95
 
 

@@ -60,6 +60,8 @@ pretrained/speech-16k --short-id s16`.
 
 {table}
 
+{status}
+
 kbps are real: file sizes (with container) over duration. Ours: {kbps:.2f} kbps in `.mtk` files versus
 {raw_kbps:.2f} kbps for the raw indices (10 bits each) - the fitted prior saves {saving:.1f} %.
 "code use" is the fraction of the 4 x 1024 codes used on the test set. "x real time" is encode + decode
@@ -81,6 +83,25 @@ def checkpoint_steps(ckpt: str | Path) -> int:
     """Generator steps recorded in a training checkpoint (our own file)."""
     state = torch.load(str(ckpt), map_location="cpu", weights_only=False)["state_dict"]
     return int(state["steps"])
+
+
+def verdict(rows: list[dict]) -> str:
+    """One sentence comparing ours with Codec2 3200 and Opus 6 kbps on PESQ-WB and STOI."""
+    ours, by_name = rows[0], {r["system"]: r for r in rows[1:]}
+    parts = []
+    for name in ("codec2-3200", "opus-6k"):
+        if name in by_name:
+            other = by_name[name]
+            labels = {"pesq_wb": "PESQ-WB", "stoi": "STOI"}
+            wins = [m for m in labels if ours[m] > other[m]]
+            if len(wins) == 2:
+                parts.append(f"beats {name} on PESQ-WB and STOI")
+            elif wins:
+                lose = "STOI" if wins == ["pesq_wb"] else "PESQ-WB"
+                parts.append(f"beats {name} on {labels[wins[0]]} but not on {lose}")
+            else:
+                parts.append(f"does not beat {name} on PESQ-WB or STOI")
+    return f"**Status**: at {ours['kbps']:.2f} kbps this model " + "; ".join(parts) + "."
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,12 +126,13 @@ def main(argv: list[str] | None = None) -> None:
     idx = [round(i * (len(files) - 1) / max(n - 1, 1)) for i in range(n)]
     minutes = sum(sf.info(str(files[i])).duration for i in idx) / 60
     steps = a.steps or checkpoint_steps(a.ckpt)
+    status = verdict(rows)
     wall = f"{a.wall_minutes:.0f} min" if not math.isnan(a.wall_minutes) else "unknown"
     card = CARD.format(
         params=sum(t.numel() for t in codec.model.parameters()) / 1e6, steps=steps, wall=wall,
         cpu=platform.processor() or platform.machine(), ckpt=Path(a.ckpt).name, n=n, minutes=minutes, table=table,
         kbps=ours["kbps"], raw_kbps=ours["raw_kbps"], saving=100 * (1 - ours["kbps"] / ours["raw_kbps"]),
-        threads=torch.get_num_threads(),
+        threads=torch.get_num_threads(), status=status,
     )
     (Path(a.out) / "CARD.md").write_text(card)
     (Path(a.out) / "eval.json").write_text(json.dumps(rows, indent=2) + "\n")

@@ -130,6 +130,9 @@ class Codebook(nn.Module):
         if self.ema_decay is not None:
             self.ema_count.copy_(counts.clamp_min(1.0))
             self.ema_sum.copy_(centers * self.ema_count[:, None])
+        # Usage starts from the k-means cluster sizes: seeds that won no vector (a first batch smaller than K
+        # gives jittered copies) are dead at once and get restarted, instead of waiting out a usage window.
+        self.usage.copy_(counts * (self.codebook_size / counts.sum().clamp_min(1.0)))
         self.initialized.fill_(True)
 
     @torch.no_grad()

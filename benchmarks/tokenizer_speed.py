@@ -14,25 +14,18 @@ and random weights, marked "untrained": speed does not depend on the weights.
 """
 from __future__ import annotations
 
+import argparse
+import hashlib
 import os
-import sys
+import resource
+import tempfile
+import time
+from pathlib import Path
 
-# This file shares its name with the stdlib module `tokenize` (imported by linecache, hence by torch): drop the
-# script's folder from the import path so that `import tokenize` keeps finding the stdlib one.
-if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
+import torch
 
-import argparse  # noqa: E402
-import hashlib  # noqa: E402
-import resource  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import torch  # noqa: E402
-
-import mediatok  # noqa: E402
-from mediatok.tokenize import tokenize_dataset  # noqa: E402
+import mediatok
+from mediatok.tokenize import tokenize_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {"speech-16k": ROOT / "configs" / "audio" / "speech-16k-cpu.yaml"}

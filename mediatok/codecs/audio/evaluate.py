@@ -4,7 +4,7 @@
     files --c2enc/c2dec 1200, 3200--> audio --metrics        (Debian `codec2`, when installed)
     files --opusenc 6 kbps/opusdec--> audio --metrics        (Debian `opus-tools`, when installed)
 
-Metrics: PESQ-WB, PESQ-NB, STOI, mel distance (see mediatok.train.metrics), utilisation of each codebook over
+Metrics: PESQ-WB, PESQ-NB, STOI, mel distance (see mediatok.codecs.audio.metrics), utilisation of each codebook over
 the whole set, and speed as a multiple of real time (encode + decode, this process's threads).
 """
 from __future__ import annotations

@@ -50,7 +50,7 @@ test 337 / 18.3 min. The test levels were never seen in training or model select
 frequency and group delay, magnitude-weighted) + VQ commitment; EMA codebooks with k-means initialisation and
 dead-code restarts; AdamW, lr 1.5e-3 with warm-up and cosine decay; no discriminator.
 {steps} steps, {wall} of wall time on a shared 2-core CPU ({cpu}). Checkpoint: `{ckpt}`.
-Resume: add `--ckpt_path <that checkpoint>` (kept outside git); export: `python -m mediatok.train.export CKPT
+Resume: add `--ckpt_path <that checkpoint>` (kept outside git), or from a fresh checkout `--model.init_from pretrained/speech-16k` (shipped weights; optimiser and schedule start afresh); export: `python -m mediatok.train.export CKPT
 pretrained/speech-16k --short-id s16`.
 
 ## Rate and quality (held-out test split)

@@ -41,17 +41,34 @@ class AudioCodecModule(L.LightningModule):
         stft_resolutions: tuple[int, ...] = (320, 640, 1280),
         grad_clip: float = 10.0,
         val_quality_every: int = 1,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.save_hyperparameters()
         self.weights = weights or LossWeights()
         self.codec = AudioCodec(codec)
+        if init_from is not None:
+            self._load_shipped_weights(init_from)
         self.mel_loss = MultiScaleMelLoss(codec.sample_rate)
         self.stft_loss = MultiResolutionSTFTLoss(stft_resolutions)
         self.disc = MultiDiscriminator(disc_periods, disc_resolutions, disc_channels) if disc_start >= 0 else None
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         self._val: list[dict[str, float]] = []
+
+    def _load_shipped_weights(self, folder: str) -> None:
+        """Start from a shipped checkpoint folder (config.json + model.safetensors), e.g. pretrained/speech-16k.
+
+        Training checkpoints (.ckpt) stay outside git, so a later session resumes from what was shipped:
+        weights, EMA codebook state and usage; the optimiser and the step count start afresh.
+        """
+        from mediatok.codecs.audio.codec import SpeechCodec
+
+        shipped = SpeechCodec.load(folder).model
+        try:
+            self.codec.load_state_dict(shipped.state_dict(), strict=True)
+        except RuntimeError as err:
+            raise ValueError(f"init_from={folder!r} does not fit this run's codec settings: {err}") from err
 
     def lr_factor(self, step: int) -> float:
         """Warm-up, constant, then cosine decay to min_lr_ratio over decay_steps."""

@@ -16,8 +16,8 @@ from mediatok.quantizers.vq import SingleCodebookQuantizer
 class ProjectedCodebook(Codebook):
     """Codewords = W(C): C (K, c) is frozen, the linear map W: c -> d is trained by the codebook loss.
 
-    Every step moves all K codewords together through W, which is why such codebooks stay fully used
-    (Zhu et al., "Addressing Representation Collapse in Vector Quantized Models with One Linear Layer", 2024).
+    Every step moves all K codewords together through W, which keeps the codebook from collapsing onto a few
+    codes (Zhu et al., "Addressing Representation Collapse in Vector Quantized Models with One Linear Layer", 2024).
     With `moment_init`, the first training batch sets W so that the codewords' mean and principal axes match
     the batch's (the data-dependent start that k-means gives an explicit codebook): a random W leaves most
     codewords far from where the latents are, and they are only slowly pulled in.

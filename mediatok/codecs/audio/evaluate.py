@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -24,7 +25,7 @@ import torch
 import torchaudio.functional as AF
 
 from mediatok.codecs.audio.io import AUDIO_SUFFIXES, load_audio
-from mediatok.codecs.audio.metrics import quality
+from mediatok.codecs.audio.metrics import have_quality_metrics, quality
 
 SR = 16000
 
@@ -109,6 +110,9 @@ def evaluate(codec, folder: str | Path, *, limit: int | None = None, with_baseli
              progress: Callable[[Iterable], Iterable] | None = None) -> list[dict[str, float | str]]:
     """Evaluate `codec` (a SpeechCodec) and the installed baselines on the audio files under folder."""
     files = audio_files(folder, limit)
+    if not have_quality_metrics():
+        print("note: PESQ and STOI need `pip install 'mediatok[bench]'` (pesq, pystoi); reporting mel distance only",
+              file=sys.stderr)
     row = Row(f"{codec.name} (ours)")
     others = {n: Row(n) for n in (baselines() if with_baselines else {})}
     runners = baselines() if with_baselines else {}

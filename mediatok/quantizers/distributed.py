@@ -1,7 +1,6 @@
 """Collective helpers so that codebook state stays identical on every process (no-ops when not distributed)."""
 from __future__ import annotations
 
-import torch
 import torch.distributed as dist
 from torch import Tensor
 
@@ -29,17 +28,3 @@ def broadcast_(t: Tensor, src: int = 0) -> Tensor:
         dist.broadcast(t, src=src)
     return t
 
-
-def all_gather_rows(x: Tensor) -> Tensor:
-    """Concatenate the rows of `x` from every process (rows may differ per process)."""
-    if not is_distributed():
-        return x
-    n = torch.tensor([x.shape[0]], device=x.device)
-    sizes = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
-    dist.all_gather(sizes, n)
-    longest = int(max(s.item() for s in sizes))
-    padded = x.new_zeros((longest, *x.shape[1:]))
-    padded[: x.shape[0]] = x
-    gathered = [torch.empty_like(padded) for _ in sizes]
-    dist.all_gather(gathered, padded)
-    return torch.cat([g[: int(s.item())] for g, s in zip(gathered, sizes)])

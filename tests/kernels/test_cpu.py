@@ -189,3 +189,71 @@ def test_worker_threads_match_single_thread(monkeypatch, check_exact):
         torch.set_num_threads(before)
     check_exact(x, c, *multi)
     assert torch.equal(single[0], multi[0]) and torch.equal(single[1], multi[1])
+
+
+@pytest.fixture
+def fused_calls(monkeypatch) -> list[int]:
+    """Counts calls of the fused small-D kernel, so a test knows which path it exercised."""
+    calls: list[int] = []
+    kernel = cpu._fused_small_d
+
+    def counted(*args):
+        calls.append(args[0].shape[0])
+        return kernel(*args)
+
+    monkeypatch.setattr(cpu, "_fused_small_d", counted)
+    return calls
+
+
+@pytest.mark.parametrize("n,d,k", [(300, 1, 70), (257, 3, 1300), (500, 8, 1025), (128, 16, 600), (64, 5, 1)])
+def test_fused_small_d_matches_gemm_path(n, d, k, fused_calls, monkeypatch, check_exact):
+    g = _gen(20 + d)
+    x, c = torch.randn(n, d, generator=g), torch.randn(k, d, generator=g)
+    fused = nearest_codeword_cpu(x, c)
+    assert fused_calls, "the fused kernel was not used for D <= 16"
+    check_exact(x, c, *fused)
+    monkeypatch.setattr(cpu, "_SMALL_D", 0)  # every D now takes the tiled GEMM path
+    gemm = nearest_codeword_cpu(x, c)
+    assert torch.equal(fused[0], gemm[0])
+    torch.testing.assert_close(fused[1], gemm[1], rtol=0, atol=0)
+
+
+def test_fused_small_d_duplicates_across_blocks_and_far_codebook(fused_calls, check_exact):
+    g = _gen(21)
+    base = torch.randn(300, 8, generator=g)
+    c = torch.cat([base, base, base, base])  # copies 300 apart: across the 512-code blocks
+    x = base[torch.randint(0, 300, (400,), generator=g)] + 0.01 * torch.randn(400, 8, generator=g)
+    idx, dist = nearest_codeword_cpu(x, c)
+    assert (idx < 300).all() and fused_calls
+    check_exact(x, c, idx, dist)
+    far = c + 1000.0  # searched centred at the mean: the fused tables hold shifted codes
+    idx_far, _ = nearest_codeword_cpu(x + 1000.0, far)
+    assert (idx_far < 300).all()
+    check_exact(x + 1000.0, far, idx_far, nearest_codeword_cpu(x + 1000.0, far)[1])
+
+
+def test_fused_small_d_leaves_non_finite_tiles_to_the_policy(fused_calls, check_exact):
+    g = _gen(22)
+    x, c = torch.randn(9000, 4, generator=g), torch.randn(700, 4, generator=g)
+    x[8500, 2] = math.nan  # only the last row tile (rows 4904-8999) is not finite: GEMM path, NaN policy
+    idx, dist = nearest_codeword_cpu(x, c)
+    assert len(fused_calls) == 2, fused_calls
+    assert idx[8500] == 0 and dist[8500] == math.inf
+    keep = torch.ones(9000, dtype=torch.bool)
+    keep[8500] = False
+    check_exact(x[keep], c, idx[keep], dist[keep])
+
+
+def test_worker_threads_under_inference_mode(monkeypatch, check_exact):
+    # Inference mode is thread-local: the row-tile workers must write the caller's inference tensors.
+    g = _gen(23)
+    x, c = torch.randn(300, 24, generator=g), torch.randn(90, 24, generator=g)
+    monkeypatch.setattr(cpu, "_PARALLEL_WORK", 0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            idx, dist = nearest_codeword_cpu(x, c, tile=(64, 32))
+    finally:
+        torch.set_num_threads(before)
+    check_exact(x, c, idx, dist)

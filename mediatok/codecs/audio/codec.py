@@ -114,7 +114,7 @@ class SpeechCodec:
         return PreparedAudio(wav, shape, int(sample_rate))
 
     # ---- tokens -------------------------------------------------------------------------------------------
-    @torch.no_grad()  # not inference_mode: the CPU search kernel's worker threads write into its outputs
+    @torch.no_grad()  # not inference_mode: what callers get back stays an ordinary tensor (in-place edits work)
     def _encode_frames(self, wav: Tensor) -> Tensor:
         """wav (1, T) -> indices (Q, ceil(T / hop)), chunk by chunk with context margins."""
         n = math.ceil(wav.shape[1] / self.hop)
@@ -127,7 +127,7 @@ class SpeechCodec:
             out.append(idx[:, start - lo : stop - lo])
         return torch.cat(out, dim=1)
 
-    @torch.no_grad()  # not inference_mode: the CPU search kernel's worker threads write into its outputs
+    @torch.no_grad()  # not inference_mode: what callers get back stays an ordinary tensor (in-place edits work)
     def _decode_frames(self, indices: Tensor) -> Tensor:
         """indices (Q, n) -> wav (1, n * hop), chunk by chunk with context margins."""
         n = indices.shape[1]

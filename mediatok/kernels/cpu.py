@@ -20,6 +20,7 @@ tiles) plus O(tn * D) temporaries, whatever N and K.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -44,7 +45,7 @@ _PARALLEL_WORK = 1 << 26  # multiply-adds
 _TILE = (1024, 1024)
 _TILE_SMALL_D = (4096, 256)
 _SMALL_D = 16
-_FUSED_BLOCK = 512  # codes per block of the fused small-D kernel (a multiple of 64): 2 KB of scores, 32 KB of codes
+_FUSED_BLOCK = 512  # codes per block of the fused small-D kernel (a multiple of 64): 2 KB of scores
 
 
 def _tile_shape(n: int, k: int, d: int, max_bytes: int) -> tuple[int, int]:
@@ -74,51 +75,53 @@ if njit is not None:
                         break
 
 
-    # 'contract' (FMA) and 'reassoc' (lets the hit count vectorise) change rounding, but every score of a block
-    # is computed by the same vector loop (block % 64 == 0 leaves no scalar remainder), so equal codewords
-    # still score equally and the lowest-index tie rule holds; the chosen distance is recomputed directly.
-    @njit(nogil=True, cache=True, fastmath={"contract", "reassoc"})
+    @njit(nogil=True, cache=True, fastmath={"reassoc"})
+    def _count_below(buf, bound):  # pragma: no cover - compiled
+        # 'reassoc' lets LLVM vectorise this float sum (a min reduction does not vectorise here); the count
+        # is exact whatever the order, as long as it stays below 2**24
+        one, zero = np.float32(1.0), np.float32(0.0)
+        hits = zero
+        for j in range(buf.shape[0]):
+            hits += one if buf[j] < bound else zero
+        return hits
+
+    @njit(nogil=True, cache=True, fastmath={"contract"})
     def _fused_small_d(xs, ct, norms, best, arg, block):  # pragma: no cover - compiled
         # xs (n, Dp): rows times -2, zero-padded to Dp in {8, 16}; ct (Dp, Kp): codes transposed, zero-padded;
-        # norms (Kp,): ||c||^2, +inf past K. Per block of codes and row: scores into an L1 buffer while
-        # counting those below the row's best (a vectorisable count instead of a min); only blocks with a
-        # hit are scanned for their first minimum -- after the first blocks, a few in a hundred.
-        # Slices (not ct[d, k0 + j]) keep numba from emitting negative-index checks that block vectorising.
+        # norms (Kp,): ||c||^2, +inf past K. Per block of codes and row: scores into an L1 buffer, a
+        # vectorised count of those below the row's best, and only for blocks with a hit a scan for the
+        # first minimum -- after the first blocks, a few in a hundred.
+        # Every score of a block comes from the same vector loop (block % 64 == 0 leaves no scalar remainder
+        # that could round differently, FMA contraction included), so equal codewords score equally.
         n, dp = xs.shape
         kp = ct.shape[1]
-        buf = np.empty(block, np.float32)
-        one, zero = np.float32(1.0), np.float32(0.0)
+        # One workspace: the block's code rows, its norms, the scores, 4 * block bytes apart. A score store
+        # then never 4K-aliases a later code load (offsets are 0 or 2 KB mod 4 KB); with ct's own rows
+        # (4 * Kp apart) it did at random, and the loop ran 1.5x slower for some allocations.
+        ws = np.empty((dp + 2, block), np.float32)
+        nb, buf = ws[dp], ws[dp + 1]
         for k0 in range(0, kp, block):
-            nb = norms[k0 : k0 + block]
-            c0, c1, c2, c3 = ct[0, k0 : k0 + block], ct[1, k0 : k0 + block], ct[2, k0 : k0 + block], ct[3, k0 : k0 + block]
-            c4, c5, c6, c7 = ct[4, k0 : k0 + block], ct[5, k0 : k0 + block], ct[6, k0 : k0 + block], ct[7, k0 : k0 + block]
+            for d in range(dp):
+                ws[d, :] = ct[d, k0 : k0 + block]
+            nb[:] = norms[k0 : k0 + block]
+            c0, c1, c2, c3, c4, c5, c6, c7 = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5], ws[6], ws[7]
+            d0, d1, d2, d3, d4, d5, d6, d7 = ws[8 % dp], ws[9 % dp], ws[10 % dp], ws[11 % dp], ws[12 % dp], ws[13 % dp], ws[14 % dp], ws[15 % dp]
             for i in range(n):
-                bi = best[i]
-                hits = zero
+                # (the slices, not ct[d, k0 + j], keep numba from emitting negative-index checks)
                 a0, a1, a2, a3, a4, a5, a6, a7 = xs[i, 0], xs[i, 1], xs[i, 2], xs[i, 3], xs[i, 4], xs[i, 5], xs[i, 6], xs[i, 7]
-                if dp == 8:
-                    for j in range(block):
-                        v = nb[j] + (a0 * c0[j] + a1 * c1[j] + a2 * c2[j] + a3 * c3[j]) + (
-                            a4 * c4[j] + a5 * c5[j] + a6 * c6[j] + a7 * c7[j]
-                        )
-                        buf[j] = v
-                        hits += one if v < bi else zero
-                else:
-                    for j in range(block):
-                        buf[j] = nb[j] + (a0 * c0[j] + a1 * c1[j] + a2 * c2[j] + a3 * c3[j]) + (
-                            a4 * c4[j] + a5 * c5[j] + a6 * c6[j] + a7 * c7[j]
-                        )
+                for j in range(block):
+                    buf[j] = nb[j] + (a0 * c0[j] + a1 * c1[j] + a2 * c2[j] + a3 * c3[j]) + (
+                        a4 * c4[j] + a5 * c5[j] + a6 * c6[j] + a7 * c7[j]
+                    )
+                if dp == 16:
                     e0, e1, e2, e3 = xs[i, 8], xs[i, 9], xs[i, 10], xs[i, 11]
                     e4, e5, e6, e7 = xs[i, 12], xs[i, 13], xs[i, 14], xs[i, 15]
-                    d0, d1, d2, d3 = ct[8, k0 : k0 + block], ct[9, k0 : k0 + block], ct[10, k0 : k0 + block], ct[11, k0 : k0 + block]
-                    d4, d5, d6, d7 = ct[12, k0 : k0 + block], ct[13, k0 : k0 + block], ct[14, k0 : k0 + block], ct[15, k0 : k0 + block]
                     for j in range(block):
-                        v = buf[j] + (e0 * d0[j] + e1 * d1[j] + e2 * d2[j] + e3 * d3[j]) + (
+                        buf[j] += (e0 * d0[j] + e1 * d1[j] + e2 * d2[j] + e3 * d3[j]) + (
                             e4 * d4[j] + e5 * d5[j] + e6 * d6[j] + e7 * d7[j]
                         )
-                        buf[j] = v
-                        hits += one if v < bi else zero
-                if hits > zero:
+                bi = best[i]
+                if _count_below(buf, bi) > 0:
                     m = bi
                     for j in range(block):
                         if buf[j] < m:  # strict: the first minimum in the block, and only if below best
@@ -194,7 +197,7 @@ def nearest_codeword_cpu(
 
     fused = _fused_tables(cb, norms, shift, max_bytes) if njit is not None and d <= _SMALL_D and cb_ok else None
 
-    def run(tiles: list[int]) -> None:
+    def run(tiles: Iterable[int]) -> None:
         tn_pad = _round_up(tn, _ALIGN)
         rows_pad = torch.zeros(tn_pad, d) if tn_pad != tn else None  # only when N is below one tile
         codes = torch.zeros(tk, d)  # shifted/padded code tile when needed
@@ -255,19 +258,21 @@ def nearest_codeword_cpu(
     # One worker per thread, each on whole row tiles with single-threaded ops: the only synchronisation is
     # the final join. Per-op intra-op parallelism syncs twice per tile, and when the cores are shared (a
     # training run, data loaders) every sync waits out a scheduler slice -- measured 40x slower at D = 8.
-    groups = [tiles[i::threads] for i in range(threads)]
+    # Workers pull row tiles from one shared iterator (next() on a list iterator is atomic under the GIL):
+    # a worker slowed by the scheduler then takes fewer tiles instead of holding up the join.
+    shared = iter(tiles)
     # Inference mode is thread-local: workers take the caller's, or writing into the caller's (inference)
     # output tensors would raise.
     inference = torch.is_inference_mode_enabled()
 
-    def run_as_caller(group: list[int]) -> None:
+    def run_as_caller(_: int) -> None:
         with torch.inference_mode(inference):
-            run(group)
+            run(shared)
 
     torch.set_num_threads(1)  # process-wide while the workers run; restored below
     try:
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(run_as_caller, groups))
+            list(pool.map(run_as_caller, range(threads)))
     finally:
         torch.set_num_threads(threads)
     return indices, sq_dist

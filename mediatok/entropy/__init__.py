@@ -20,7 +20,7 @@ PMF that the decoder recomputes identically (same code, weights, dtype and batch
 row-wise and runs on the CPU in fixed-order float64, so it adds no nondeterminism of its own.
 
 Priors (`priors.py`): FrequencyPrior (per-codebook static tables, fit + state_dict for safetensors),
-AdaptivePrior (adaptive counts), ContextPrior protocol + encode_with_context / decode_with_context.
+MarkovPrior (tables chosen by the previous frame's symbol through fitted context classes), AdaptivePrior (adaptive counts), ContextPrior protocol + encode_with_context / decode_with_context.
 
 Container (`container.py`): pack(header, chunks) -> bytes, unpack(bytes) -> (header, chunks),
 describe(bytes) -> str (for `mediatok info`). mediatok.BitstreamError on any malformed input.
@@ -34,12 +34,12 @@ from mediatok.entropy.cdf import counts_to_cdf, gaussian_tables, quantize_pmf
 from mediatok.entropy.coder import (RangeDecoder, RangeEncoder, decode_categorical, decode_cdf, decode_indexed,
                                     encode_categorical, encode_cdf, encode_indexed)
 from mediatok.entropy.container import describe, pack, unpack
-from mediatok.entropy.priors import (AdaptivePrior, ContextPrior, FrequencyPrior, decode_with_context,
-                                     encode_with_context)
+from mediatok.entropy.priors import (AdaptivePrior, ContextPrior, FrequencyPrior, MarkovPrior, decode_with_context,
+                                     encode_with_context, prior_from_state_dict)
 
 __all__ = [
-    "AdaptivePrior", "ContextPrior", "FrequencyPrior", "RangeDecoder", "RangeEncoder", "counts_to_cdf",
+    "AdaptivePrior", "ContextPrior", "FrequencyPrior", "MarkovPrior", "RangeDecoder", "RangeEncoder", "counts_to_cdf",
     "decode_categorical", "decode_cdf", "decode_indexed", "decode_with_context", "describe",
     "encode_categorical", "encode_cdf", "encode_indexed", "encode_with_context", "gaussian_tables", "pack",
-    "quantize_pmf", "unpack",
+    "prior_from_state_dict", "quantize_pmf", "unpack",
 ]

@@ -311,6 +311,20 @@ def decode_cdf(data, cdf, prec, lanes, out):
 
 
 @njit(cache=True)
+def slot_lut(tables, lengths, prec):
+    """Coarse slot -> symbol-range lookup, 256 buckets per table, so a decode search takes a step or two."""
+    ntab = tables.shape[0]
+    bshift = prec - _LUT_BITS
+    lut = np.empty((ntab, (1 << _LUT_BITS) + 1), np.int32)
+    for t in range(ntab):
+        nsym = lengths[t] - 1
+        for j in range(1 << _LUT_BITS):
+            lut[t, j] = _search(tables[t], nsym, np.int64(j) << bshift)
+        lut[t, 1 << _LUT_BITS] = nsym - 1
+    return lut
+
+
+@njit(cache=True)
 def decode_indexed(data, indexes, tables, lengths, offsets, prec, lanes, escape, out):
     n = out.shape[0]
     ntab = tables.shape[0]
@@ -320,14 +334,8 @@ def decode_indexed(data, indexes, tables, lengths, offsets, prec, lanes, escape,
     pos = _open(data, lanes, states)
     if pos < 0:
         return pos
-    # coarse slot -> symbol-range lookup (256 buckets per table) so the search takes a step or two
     bshift = prec - _LUT_BITS
-    lut = np.empty((ntab, (1 << _LUT_BITS) + 1), np.int32)
-    for t in range(ntab):
-        nsym = lengths[t] - 1
-        for j in range(1 << _LUT_BITS):
-            lut[t, j] = _search(tables[t], nsym, np.int64(j) << bshift)
-        lut[t, 1 << _LUT_BITS] = nsym - 1
+    lut = slot_lut(tables, lengths, prec)
     lane = 0
     for i in range(n):
         t = indexes[i]
@@ -374,6 +382,49 @@ def decode_indexed(data, indexes, tables, lengths, offsets, prec, lanes, escape,
         out[i] = v + offsets[t]
         lane = lane + 1 if lane < lanes - 1 else 0
     return _close(states, lanes, data, pos)
+
+
+@njit(cache=True)
+def decode_markov(data, rows, tables, lengths, lut, prec, out):
+    """Frame-by-frame decode of out (T, Q): symbol (t, q) uses table rows[q, out[t-1, q]], and at t = 0
+    rows[q, sizes[q]] (the start context), where sizes[q] = lengths[rows[q, 0]] - 1. One lane. The caller
+    has validated rows (every entry a valid table of codebook q's size) and built lut = slot_lut(...)
+    once (it costs more than decoding a short clip)."""
+    nframes, q = out.shape
+    p = np.uint64(prec)
+    mask = (_ONE << p) - _ONE
+    states = np.empty(1, np.uint64)
+    pos = _open(data, 1, states)
+    if pos < 0:
+        return pos
+    bshift = prec - _LUT_BITS
+    prev = np.empty(q, np.int64)
+    for j in range(q):
+        prev[j] = lengths[rows[j, 0]] - 1  # the start context
+    x = states[0]
+    for i in range(nframes):
+        for j in range(q):
+            t = rows[j, prev[j]]
+            slot = np.int64(x & mask)
+            row = tables[t]
+            b = slot >> bshift
+            lo = np.int64(lut[t, b])
+            hi = np.int64(lut[t, b + 1]) + 1
+            while hi - lo > 1:
+                mid = (lo + hi) >> 1
+                if row[mid] <= slot:
+                    lo = mid
+                else:
+                    hi = mid
+            c = row[lo]
+            x = np.uint64(row[lo + 1] - c) * (x >> p) + np.uint64(slot - c)
+            x, pos, ok = _refill(x, data, pos, 1)
+            if not ok:
+                return ERR_TRUNCATED
+            out[i, j] = lo
+            prev[j] = lo
+    states[0] = x
+    return _close(states, 1, data, pos)
 
 
 @njit(cache=True)

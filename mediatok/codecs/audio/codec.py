@@ -255,7 +255,7 @@ class SpeechCodec:
     @classmethod
     def load(cls, folder: str | Path) -> SpeechCodec:
         """Load a folder written by `save` (never unpickles anything)."""
-        from mediatok.entropy import FrequencyPrior
+        from mediatok.entropy import prior_from_state_dict
 
         folder = Path(folder)
         config = json.loads((folder / "config.json").read_text())
@@ -265,7 +265,7 @@ class SpeechCodec:
         prior_state = {k[len("prior."):]: v for k, v in tensors.items() if k.startswith("prior.")}
         state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items() if not k.startswith("prior.")}
         model.load_state_dict(state, strict=True)
-        prior = FrequencyPrior.from_state_dict(prior_state) if prior_state else None
+        prior = prior_from_state_dict(prior_state) if prior_state else None
         digest = hashlib.sha256(weights_path.read_bytes()).digest()[:3]
         return cls(model, prior, name=config.get("name", folder.name), model_hash=digest, short_id=config.get("short_id"))
 

@@ -4,7 +4,7 @@ LightningCLI (lightning >= 2.5) re-applies the hyper-parameters saved in `--ckpt
 a changed learning-rate schedule in the config is ignored on resume; change it in the checkpoint instead:
 
     python scripts/ckpt_hparams.py runs/speech-16k/checkpoints/last.ckpt                       # show
-    python scripts/ckpt_hparams.py last.ckpt -o resume.ckpt decay_start=4000 decay_steps=3000  # change
+    python scripts/ckpt_hparams.py last.ckpt decay_start=4000 decay_steps=3000 -o resume.ckpt  # change
     OMP_NUM_THREADS=1 mediatok train fit --config configs/audio/speech-16k-cpu.yaml --ckpt_path resume.ckpt
 
 Training checkpoints are our own files (they hold optimizer state and are unpickled with weights_only=False);

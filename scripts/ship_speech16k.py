@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python scripts/ship_speech16k.py runs/speech-16k/checkpoints/best-step=N.ckpt --limit 120 --wall-minutes 83
 
-Steps: export (fp16 safetensors + config.json, entropy prior fitted on 20 min of training tokens), then
+Steps: export (fp16 safetensors + config.json, MarkovPrior fitted on 80 min of training tokens), then
 `mediatok.codecs.audio.evaluate` on data/speech16k/test_wav (held-out levels, see scripts/prepare_speech.py)
 with Codec2 1200/3200 and Opus 6 kbps in the same run, then CARD.md with the table.
 """
@@ -24,8 +24,9 @@ CARD = """# speech-16k
 A 2 kbps speech codec for 16 kHz mono audio: STFT-frame ConvNeXt encoder, grouped residual VQ
 (HiFi-Codec GRVQ: 2 groups x 2 levels x 1024 codes at 50 Hz = 2000 bit/s nominal), ConvNeXt decoder with an
 iSTFT head (magnitude + phase, 40 ms window at 100 frames/s). {params:.1f} M parameters, stored as fp16
-safetensors. Bitstreams are `.mtk` files whose tokens are entropy-coded (rANS) with per-codebook frequency
-tables fitted on training tokens and shipped in `model.safetensors` (`prior.*`).
+safetensors. Bitstreams are `.mtk` files whose tokens are entropy-coded (rANS) with a first-order context prior
+(`mediatok.entropy.MarkovPrior`: each codebook's table is chosen by the class of the previous frame's token;
+classes and integer tables fitted on training tokens, shipped in `model.safetensors` as `prior.*`).
 
 ```python
 import mediatok
@@ -63,7 +64,7 @@ pretrained/speech-16k --short-id s16`.
 {status}
 
 kbps are real: file sizes (with container) over duration. Ours: {kbps:.2f} kbps in `.mtk` files versus
-{raw_kbps:.2f} kbps for the raw indices (10 bits each) - the fitted prior saves {saving:.1f} %.
+{raw_kbps:.2f} kbps for the raw indices (10 bits each) - the context prior saves {saving:.1f} %, container included.
 "code use" is the fraction of the 4 x 1024 codes used on the test set. "x real time" is encode + decode
 (ours, one process; {threads} thread(s)) or the command-line tools (Codec2, Opus, including process start-up),
 measured on the shared CPU while other jobs ran, so it is a lower bound.
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--wall-minutes", type=float, default=math.nan)
     a = p.parse_args(argv)
-    codec = export(a.ckpt, a.out, "speech-16k", "data/speech16k", 20.0, short_id="s16")
+    codec = export(a.ckpt, a.out, "speech-16k", "data/speech16k", 80.0, short_id="s16")
     rows = evaluate(codec, a.test, limit=a.limit)
     table = format_table(rows)
     print(table)

@@ -262,10 +262,8 @@ def _close(states, lanes, data, pos):
 
 
 @njit(cache=True)
-def _search(row, nsym, slot):
-    """Largest s < nsym with row[s] <= slot (row is a validated CDF: row[0] = 0 <= slot < row[nsym])."""
-    lo = 0
-    hi = nsym
+def _bisect(row, lo, hi, slot):
+    """Largest s in [lo, hi) with row[s] <= slot, given row[lo] <= slot < row[hi]."""
     while hi - lo > 1:
         mid = (lo + hi) >> 1
         if row[mid] <= slot:
@@ -273,6 +271,12 @@ def _search(row, nsym, slot):
         else:
             hi = mid
     return lo
+
+
+@njit(cache=True)
+def _search(row, nsym, slot):
+    """Largest s < nsym with row[s] <= slot (row is a validated CDF: row[0] = 0 <= slot < row[nsym])."""
+    return _bisect(row, np.int64(0), np.int64(nsym), slot)
 
 
 @njit(cache=True)
@@ -325,6 +329,13 @@ def slot_lut(tables, lengths, prec):
 
 
 @njit(cache=True)
+def _lut_search(row, lut_row, slot, bshift):
+    """The symbol whose slot range holds slot: the lookup narrows the search to a step or two."""
+    b = slot >> bshift
+    return _bisect(row, np.int64(lut_row[b]), np.int64(lut_row[b + 1]) + 1, slot)
+
+
+@njit(cache=True)
 def decode_indexed(data, indexes, tables, lengths, offsets, prec, lanes, escape, out):
     n = out.shape[0]
     ntab = tables.shape[0]
@@ -345,16 +356,7 @@ def decode_indexed(data, indexes, tables, lengths, offsets, prec, lanes, escape,
         x = states[lane]
         slot = np.int64(x & mask)
         row = tables[t]
-        b = slot >> bshift
-        lo = np.int64(lut[t, b])
-        hi = np.int64(lut[t, b + 1]) + 1
-        while hi - lo > 1:
-            mid = (lo + hi) >> 1
-            if row[mid] <= slot:
-                lo = mid
-            else:
-                hi = mid
-        s = lo
+        s = _lut_search(row, lut[t], slot, bshift)
         c = row[s]
         x = np.uint64(row[s + 1] - c) * (x >> p) + np.uint64(slot - c)
         x, pos, ok = _refill(x, data, pos, lanes)
@@ -407,15 +409,7 @@ def decode_markov(data, rows, tables, lengths, lut, prec, out):
             t = rows[j, prev[j]]
             slot = np.int64(x & mask)
             row = tables[t]
-            b = slot >> bshift
-            lo = np.int64(lut[t, b])
-            hi = np.int64(lut[t, b + 1]) + 1
-            while hi - lo > 1:
-                mid = (lo + hi) >> 1
-                if row[mid] <= slot:
-                    lo = mid
-                else:
-                    hi = mid
+            lo = _lut_search(row, lut[t], slot, bshift)
             c = row[lo]
             x = np.uint64(row[lo + 1] - c) * (x >> p) + np.uint64(slot - c)
             x, pos, ok = _refill(x, data, pos, 1)

@@ -2,7 +2,7 @@
 
     FrequencyPrior   fit once on training indices, saved with the model (integer tables -> bit-exact)
     MarkovPrior      like FrequencyPrior, but each symbol's table depends on the previous frame's symbol
-                     of its codebook (through fitted context classes): 15-30 % fewer bits on speech tokens
+                     of its codebook (through fitted context classes): ~20 % fewer bits on speech tokens
     AdaptivePrior    no side information: counts start uniform and adapt as symbols are coded
     ContextPrior     protocol for learned/autoregressive priors: next-symbol CDF row from the history
 """

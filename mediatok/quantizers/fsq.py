@@ -17,9 +17,10 @@ from mediatok.quantizers.base import (
 
 
 class FSQ(nn.Module):
-    """FSQ (Mentzer et al., 2023): bound each of len(levels) channels, round to L_i levels. z (B, D, *S).
+    """FSQ (Mentzer et al., 2023): each of len(levels) channels tanh-bounded and cut into L_i equal slices. z (B, D, *S).
 
     The implicit codebook has prod(levels) entries; indices (B, 1, *S). D != len(levels) adds linear projections.
+    Codes lie in [-1, 1]; feed roughly unit-scale input (e.g. normalised per channel) to use the whole grid.
     """
 
     def __init__(self, levels: list[int] | tuple[int, ...], dim: int | None = None) -> None:
@@ -53,34 +54,38 @@ class FSQ(nn.Module):
         """sum(log2(L_i)) bits per position."""
         return sum(math.log2(v) for v in self.levels)
 
-    def _bound(self, x: Tensor) -> Tensor:
-        """Squash into (-(L-1)/2, (L-1)/2), shifted by 1/2 for even L so that rounding gives exactly L values."""
-        half = (self._levels - 1) * (1 + 1e-3) / 2
-        offset = torch.where(self._levels % 2 == 0, 0.5, 0.0)
-        shift = torch.atanh(offset / half)
-        return torch.tanh(x + shift) * half - offset
+    def _digits(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Unbounded values (N, d) -> bounded y (N, d) in (-L/2, L/2) and the level of each channel, 0..L-1.
 
-    def _codes_to_indices(self, codes: Tensor) -> Tensor:
-        """Integer level per channel (N, d) in [-(L//2), ...] -> flat index (N,)."""
-        digits = (codes + (self._levels // 2)).round().long()
-        return (digits * self._basis).sum(-1)
+        Level k owns y in [k - L/2, k + 1 - L/2): every level, even or odd L, the end ones included, gets an
+        equal slice of tanh's range. (The paper's round(L//2 * tanh) gives the end levels half a slice, and an
+        even L needs a shifted tanh, which made the bottom level of L = 2 all but unreachable.)
+        """
+        y = torch.tanh(x) * (self._levels / 2)
+        # clamp: tanh rounds to exactly +-1 for |x| > ~9, which would land on level L
+        digits = torch.floor(y + self._levels / 2).clamp(min=torch.zeros_like(self._levels), max=self._levels - 1)
+        return y, digits.long()
 
-    def _indices_to_codes(self, indices: Tensor) -> Tensor:
-        digits = (indices[:, None] // self._basis) % self._levels.long()
-        return (digits - (self._levels // 2).long()).float() / (self._levels // 2)
+    def _digits_to_codes(self, digits: Tensor) -> Tensor:
+        """Levels (N, d) -> codes in [-1, 1]: the centre of each level's slice, (k - (L-1)/2) / ((L-1)/2)."""
+        half = (self._levels - 1) / 2
+        return (digits.float() - half) / half
+
+    def _indices_to_digits(self, indices: Tensor) -> Tensor:
+        """Flat indices (N,) -> level per channel (N, d), mixed radix with channel 0 least significant."""
+        return (indices[:, None] // self._basis) % self._levels.long()
 
     def forward(self, z: Tensor) -> QuantizerOutput:
         """z (B, D, *S) -> quantized (B, D, *S), indices (B, 1, *S); loss is zero (nothing to commit to)."""
         check_input(z, self.dim)
-        x = self._bound(self.project_in(to_rows(z)))  # (N, d)
-        rounded = x.round()
-        indices = self._codes_to_indices(rounded)
-        scale = self._levels // 2
+        y, digits = self._digits(self.project_in(to_rows(z)))  # (N, d) each
+        indices = (digits * self._basis).sum(-1)  # (N,)
+        # The same arithmetic as decode_indices, so indices reproduce the output bit for bit.
+        codes = self._digits_to_codes(digits)
         if self.training:
-            codes = (x + (rounded - x).detach()) / scale
-        else:
-            # Identical arithmetic to decode_indices, so indices reproduce the output bit for bit.
-            codes = self._indices_to_codes(indices)
+            # Straight-through: y / half - its detached copy adds exactly zero to the value, the identity's gradient.
+            y_scaled = y / ((self._levels - 1) / 2)
+            codes = codes + (y_scaled - y_scaled.detach())
         counts = torch.bincount(indices, minlength=self.codebook_size).float()
         self.usage_counts += counts.double()
         quantized = from_rows(self.project_out(codes), z.shape)
@@ -89,5 +94,5 @@ class FSQ(nn.Module):
     def decode_indices(self, indices: Tensor) -> Tensor:
         """indices (B, 1, *S) -> quantized (B, D, *S)."""
         check_indices(indices, 1, self.codebook_size)
-        codes = self._indices_to_codes(indices.movedim(1, -1).reshape(-1))
+        codes = self._digits_to_codes(self._indices_to_digits(indices.movedim(1, -1).reshape(-1)))
         return from_rows(self.project_out(codes), (indices.shape[0], self.dim, *indices.shape[2:]))

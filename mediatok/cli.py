@@ -1,12 +1,15 @@
 """The `mediatok` command: one verb per job, each a thin layer over public library functions.
 
     mediatok models
-    mediatok encode IN -o OUT.mtk [--model NAME]
-    mediatok decode IN.mtk -o OUT.wav
+    mediatok encode IN -o OUT.mtk [--model NAME]        (default model: the one for IN's media)
+    mediatok decode IN.mtk -o OUT.wav|.flac|.png|.obj  (the model named in the file's header)
     mediatok info IN.mtk
     mediatok eval --model NAME DATA_DIR
+    mediatok tokenize DATA -o SHARDS_DIR --model NAME [--pattern flat|delay|parallel] [--workers N]
     mediatok train fit --config configs/audio/speech-16k-cpu.yaml
-    mediatok tokenize DATA -o SHARDS_DIR [--model NAME] [--pattern flat|delay|parallel] [--workers N]
+
+Every verb dispatches on the model's family (its modality, media I/O and evaluation, from the registry in
+`mediatok.codecs`), so a new family needs no change here.
 """
 from __future__ import annotations
 
@@ -14,56 +17,118 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import mediatok
 
+RATE_UNITS = {"s": (1000.0, "kbps"), "px": (1.0, "bpp"), "vox": (1.0, "bits/voxel")}
+
+
+def _family(codec: Any) -> Any:
+    from mediatok.codecs import family_of
+
+    fam = family_of(codec)
+    if fam.io is None:
+        raise ValueError(f"codec family {fam.name!r} registered no media I/O, so it cannot read or write files")
+    return fam
+
+
+def _rate(bits: float, amount: float, unit: str) -> str:
+    scale, name = RATE_UNITS.get(unit, (1.0, f"bits/{unit}"))
+    return f"{bits / max(amount, 1e-12) / scale:.3f} {name}"
+
+
+def _nominal(codec: Any) -> str:
+    unit = {"audio": "s", "image": "px", "volume": "vox"}.get(getattr(codec, "modality", ""), "s")
+    return _rate(float(codec.bitrate), 1.0, unit)
+
 
 def _models(args: argparse.Namespace) -> int:
-    for name in mediatok.list_models():
-        print(name)
+    from mediatok.codecs import model_summaries
+
+    rows = list(model_summaries())
+    print("| name | modality | nominal rate | parameters | size |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['name']} | - | could not load: {r['error']} | - | - |")
+            continue
+        size = f"{r['bytes'] / 1e6:.1f} MB" if r.get("bytes") else "-"
+        unit = {"audio": "s", "image": "px", "volume": "vox"}.get(r["modality"], "s")
+        print(f"| {r['name']} | {r['modality']} | {_rate(r['bitrate'], 1.0, unit)} | "
+              f"{r['parameters'] / 1e6:.2f} M | {size} |")
     return 0
 
 
 def _encode(args: argparse.Namespace) -> int:
-    codec = mediatok.load(args.model)
-    blob = codec.encode(args.input)
-    out = Path(args.output or Path(args.input).with_suffix(".mtk"))
+    src = Path(args.input)
+    if not src.exists():
+        raise FileNotFoundError(f"no such file: {src}")
+    codec = mediatok.load(args.model or mediatok.default_model_for(src))
+    fam = _family(codec)
+    if src.suffix.lower() not in fam.io.read_suffixes:
+        raise ValueError(f"model {codec.name!r} encodes {fam.modality} ({', '.join(fam.io.read_suffixes)}), "
+                         f"not {src.suffix or 'suffix-less'} files")
+    x, kwargs = fam.io.read(src)
+    blob = codec.encode(x, **kwargs)
+    out = Path(args.output or src.with_suffix(".mtk"))
     out.write_bytes(blob)
-    import soundfile as sf
-
-    seconds = sf.info(str(args.input)).duration
-    print(f"{args.input} -> {out}: {len(blob)} bytes, {len(blob) * 8 / max(seconds, 1e-9) / 1000:.2f} kbps")
+    amount, unit = fam.io.amount(x, kwargs)
+    print(f"{src} -> {out}: {len(blob)} bytes, {_rate(len(blob) * 8, amount, unit)} ({codec.name})")
     return 0
 
 
 def _decode(args: argparse.Namespace) -> int:
-    import soundfile as sf
+    from mediatok.entropy import unpack
 
     blob = Path(args.input).read_bytes()
-    wav, sr = mediatok.decode(blob, model=args.model)
-    data = wav.numpy().T if wav.ndim == 2 else wav.numpy()
-    out = Path(args.output or Path(args.input).with_suffix(".wav"))
-    sf.write(str(out), data.clip(-1, 1), sr)
-    print(f"{args.input} -> {out}: {data.shape[0] / sr:.2f} s at {sr} Hz")
+    if args.model:
+        codec = mediatok.load(args.model)
+    else:
+        header, _ = unpack(blob)
+        model_id = header.get("model")
+        if not isinstance(model_id, str):
+            raise mediatok.BitstreamError("the bitstream names no model; pass --model")
+        codec = mediatok._cached_by_id(model_id)
+    fam = _family(codec)
+    out = Path(args.output or Path(args.input).with_suffix(fam.io.write_suffixes[0]))
+    if out.suffix.lower() not in fam.io.write_suffixes:
+        raise ValueError(f"{codec.name!r} decodes {fam.modality}: write {', '.join(fam.io.write_suffixes)}, "
+                         f"not {out.suffix or 'a suffix-less file'}")
+    media = codec.decode(blob)
+    fam.io.write(out, media)
+    print(f"{args.input} -> {out} ({codec.name}, {out.stat().st_size} bytes)")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
-    from mediatok.entropy import describe
+    from mediatok.entropy import describe, unpack
 
-    print(describe(Path(args.input).read_bytes()))
+    blob = Path(args.input).read_bytes()
+    print(describe(blob))
+    model_id = unpack(blob)[0].get("model")
+    if isinstance(model_id, str):
+        try:
+            codec = mediatok._cached_by_id(model_id)
+            print(f"  made by     : {codec.name} ({codec.modality}, nominal {_nominal(codec)})")
+        except mediatok.ModelNotFoundError:
+            print(f"  made by     : {model_id[:40]!r}, not a registered or shipped model")
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from mediatok.codecs.audio.evaluate import evaluate, format_table
-
     codec = mediatok.load(args.model)
-    rows = evaluate(codec, args.data, limit=args.limit, with_baselines=not args.no_baselines,
-                    progress=lambda xs: tqdm(xs, desc="eval", unit="file", file=sys.stderr))
-    print(format_table(rows))
+    fam = _family(codec)
+    if fam.evaluate is None or fam.format_table is None:
+        raise ValueError(f"codec family {fam.name!r} registered no evaluation")
+    options: dict[str, Any] = {"limit": args.limit, "with_baselines": not args.no_baselines,
+                               "progress": lambda xs: tqdm(xs, desc="eval", unit="file", file=sys.stderr)}
+    if args.out:
+        options["out_dir"] = args.out
+    rows = fam.evaluate(codec, args.data, **options)
+    print(fam.format_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
@@ -77,52 +142,42 @@ def _tokenize(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand except `train` (handed to LightningCLI)."""
+    from mediatok.tokenize.command import add_arguments as add_tokenize_arguments
+
     parser = argparse.ArgumentParser(prog="mediatok", description="Neural codecs and tokenizers for media.")
     parser.add_argument("--version", action="version", version=f"mediatok {mediatok.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("models", help="list shipped and registered models")
+    p = sub.add_parser("models", help="list shipped and registered models: modality, nominal rate, size")
     p.set_defaults(func=_models)
 
-    p = sub.add_parser("encode", help="encode an audio file to .mtk")
-    p.add_argument("input", help="audio file (wav, flac, ogg, ...)")
+    p = sub.add_parser("encode", help="encode a media file (audio, image, mesh) to .mtk")
+    p.add_argument("input", help="media file: .wav/.flac/.ogg, and further kinds as their codecs are installed")
     p.add_argument("-o", "--output", help="output .mtk (default: input with .mtk)")
-    p.add_argument("--model", default=mediatok.DEFAULT_AUDIO_MODEL)
+    p.add_argument("--model", default=None, help="model name or checkpoint folder (default: the one for the input's media)")
     p.set_defaults(func=_encode)
 
-    p = sub.add_parser("decode", help="decode a .mtk file to audio")
+    p = sub.add_parser("decode", help="decode a .mtk file; the output's suffix picks the format")
     p.add_argument("input", help=".mtk file")
-    p.add_argument("-o", "--output", help="output .wav (default: input with .wav)")
+    p.add_argument("-o", "--output", help="output file, e.g. .wav/.flac (default: input with the media's usual suffix)")
     p.add_argument("--model", default=None, help="model to decode with (default: the one named in the file)")
     p.set_defaults(func=_decode)
 
-    p = sub.add_parser("info", help="describe a .mtk file's header and chunks")
+    p = sub.add_parser("info", help="describe a .mtk file's header and chunks, and the model that made it")
     p.add_argument("input")
     p.set_defaults(func=_info)
 
-    p = sub.add_parser("eval", help="rate and quality table on a folder of audio, with Codec2/Opus baselines")
-    p.add_argument("data", help="folder of audio files (searched recursively)")
-    p.add_argument("--model", default=mediatok.DEFAULT_AUDIO_MODEL)
+    p = sub.add_parser("eval", help="rate and quality table on a folder of media, with the classical baselines")
+    p.add_argument("data", help="folder of media files (searched recursively)")
+    p.add_argument("--model", default=mediatok.DEFAULT_AUDIO_MODEL, help="model name or checkpoint folder")
     p.add_argument("--limit", type=int, default=None, help="evaluate N files evenly spaced through the sorted list")
-    p.add_argument("--no-baselines", action="store_true", help="skip Codec2 and Opus")
+    p.add_argument("--no-baselines", action="store_true", help="skip the classical codecs (Codec2/Opus, JPEG/WebP, ...)")
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
+    p.add_argument("--out", default=None, help="folder for figures (grids, rate-distortion plots) where the family makes them")
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("tokenize", help="dataset -> token shards for language-model training (see mediatok.tokenize)")
-    p.add_argument("data", help="a folder (searched recursively), a quoted glob, or a .csv/.jsonl manifest "
-                                "with a 'path' column (optional 'id', 'text'; other columns become metadata)")
-    p.add_argument("-o", "--out", required=True, help="output folder: shard-*.npy, shard-*.json, manifest.json")
-    p.add_argument("--model", default=mediatok.DEFAULT_AUDIO_MODEL, help="model name or checkpoint folder")
-    p.add_argument("--pattern", choices=("flat", "delay", "parallel"), default="flat",
-                   help="TokenDataset's default flattening (shards always hold raw codes)")
-    p.add_argument("--workers", type=int, default=1, help="processes on this machine, each loading the model once")
-    p.add_argument("--shard-size", type=int, default=256, help="items per shard (part of the output's identity)")
-    p.add_argument("--devices", type=int, default=None,
-                   help="run through Lightning Trainer.predict on this many devices per node (DDP) instead")
-    p.add_argument("--num-nodes", type=int, default=1, help="nodes for the Lightning run")
-    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
-    p.add_argument("--strategy", default=None, help="Lightning strategy (default: auto, i.e. ddp for several devices)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_tokenize_arguments(p)
     p.set_defaults(func=_tokenize)
 
     sub.add_parser("train", help="LightningCLI: mediatok train fit --config CONFIG.yaml (see `mediatok train --help`)")

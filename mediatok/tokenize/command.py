@@ -1,4 +1,4 @@
-"""`mediatok tokenize DATA -o OUT --model NAME`: the run behind the CLI verb (arguments live in `mediatok.cli`)."""
+"""`mediatok tokenize DATA -o OUT --model NAME`: the verb's arguments and its run (`mediatok.cli` mounts them)."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +6,24 @@ import logging
 import sys
 
 from mediatok.tokenize.pipeline import is_rank_zero, tokenize_dataset
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The `tokenize` verb's arguments."""
+    p.add_argument("data", help="a folder (searched recursively), a quoted glob, or a .csv/.jsonl manifest "
+                                "with a 'path' column (optional 'id', 'text'; other columns become metadata)")
+    p.add_argument("-o", "--out", required=True, help="output folder: shard-*.npy, shard-*.json, manifest.json")
+    p.add_argument("--model", required=True, help="model name (see `mediatok models`) or checkpoint folder")
+    p.add_argument("--pattern", choices=("flat", "delay", "parallel"), default="flat",
+                   help="TokenDataset's default flattening (shards always hold raw codes)")
+    p.add_argument("--workers", type=int, default=1, help="processes on this machine, each loading the model once")
+    p.add_argument("--shard-size", type=int, default=256, help="items per shard (part of the output's identity)")
+    p.add_argument("--devices", type=int, default=None,
+                   help="run through Lightning Trainer.predict on this many devices per node (DDP) instead")
+    p.add_argument("--num-nodes", type=int, default=1, help="nodes for the Lightning run")
+    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
+    p.add_argument("--strategy", default=None, help="Lightning strategy (default: auto, i.e. ddp for several devices)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m mediatok.tokenize ARGS` == `mediatok tokenize ARGS`."""
-    from mediatok.cli import main as cli_main
-
-    return cli_main(["tokenize", *(sys.argv[1:] if argv is None else argv)])
+    p = argparse.ArgumentParser(prog="python -m mediatok.tokenize", description="Dataset -> token shards.")
+    add_arguments(p)
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError, TypeError, KeyError) as e:
+        print(f"mediatok tokenize: error: {e}", file=sys.stderr)
+        return 2

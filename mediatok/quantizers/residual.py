@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import random
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +20,20 @@ from mediatok.quantizers.base import (
 from mediatok.quantizers.codebook import Codebook, Metric
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _dropout_seed(seed: int, step: int) -> int:
+    """A generator seed for quantizer dropout at `step`: splitmix64 of (seed, step), reduced to 32 bits.
+
+    torch's CPU generator keeps only the low 32 bits of a seed, so seed and step are mixed rather than packed.
+    """
+    z = (seed * 0x9E3779B97F4A7C15 + step) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) >> 32
+
+
 def _mean_stats(per_level: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     """Average each statistic over levels (or groups) and keep the per-level values as 'name/i'."""
     stats: dict[str, Tensor] = {}
@@ -36,6 +49,9 @@ class ResidualVQ(nn.Module):
 
     `quantizer_dropout` = p trains, on a fraction p of the batches, with only the first n ~ U{1..Q} levels,
     so the model decodes well at every bitrate (SoundStream); pass `num_quantizers=n` at inference.
+    The depth of training step t is a function of (`dropout_seed`, t) only: every DDP rank draws the same one
+    (a rank that ran fewer levels would leave the others waiting in the codebooks' all_reduce), and the step
+    counter is a buffer, so a resumed run continues the sequence.
     """
 
     def __init__(
@@ -46,6 +62,7 @@ class ResidualVQ(nn.Module):
         *,
         codebook_dim: int | None = None,
         quantizer_dropout: float = 0.0,
+        dropout_seed: int = 0,
         metric: Metric = "l2",
         ema_decay: float | None = 0.99,
         commitment_weight: float = 0.25,
@@ -62,6 +79,8 @@ class ResidualVQ(nn.Module):
         if gradient not in ("ste", "rotation"):
             raise ValueError(f"gradient must be 'ste' or 'rotation', got {gradient!r}")
         self.dim, self.num_quantizers, self.quantizer_dropout, self.gradient = dim, num_quantizers, quantizer_dropout, gradient
+        self.dropout_seed = int(dropout_seed)
+        self.register_buffer("dropout_step", torch.zeros((), dtype=torch.long))
         self.projection = Projection(dim, codebook_dim)
         self.levels = nn.ModuleList(
             Codebook(
@@ -96,9 +115,19 @@ class ResidualVQ(nn.Module):
             if not 1 <= num_quantizers <= self.num_quantizers:
                 raise ValueError(f"num_quantizers must be in 1..{self.num_quantizers}, got {num_quantizers}")
             return num_quantizers
-        if self.training and self.quantizer_dropout > 0 and random.random() < self.quantizer_dropout:
-            return random.randint(1, self.num_quantizers)
-        return self.num_quantizers
+        if not (self.training and self.quantizer_dropout > 0):
+            return self.num_quantizers
+        step = int(self.dropout_step)
+        self.dropout_step += 1
+        g = torch.Generator().manual_seed(_dropout_seed(self.dropout_seed, step))
+        if float(torch.rand((), generator=g)) >= self.quantizer_dropout:
+            return self.num_quantizers
+        return int(torch.randint(1, self.num_quantizers + 1, (), generator=g))
+
+    def _load_from_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *args, **kwargs) -> None:
+        """Checkpoints from before the dropout step counter (the shipped ones) load and start the sequence at 0."""
+        state_dict.setdefault(prefix + "dropout_step", torch.zeros((), dtype=torch.long))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, z: Tensor, num_quantizers: int | None = None) -> QuantizerOutput:
         """z (B, D, *S) -> quantized (B, D, *S), indices (B, n, *S) with n levels used."""

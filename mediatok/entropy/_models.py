@@ -91,12 +91,12 @@ def _rnd(x):
     return np.int64((x + _TWO52) - _TWO52)  # 0 <= x <= 2^24 here
 
 
-_BLOCK = 8  # running sums go block by block (see cdf._running_sums): short dependency chains
+_BLOCK = 8  # running sums go block by block (see cdf.quantize_pmf): short dependency chains
 
 
 @njit(cache=True)
 def _block_sums(p, boff):
-    """boff[b] = sum of the blocks before block b, in cdf._running_sums' order (boff[0] = 0, boff[nb] =
+    """boff[b] = sum of the blocks before block b, in quantize_pmf's order (boff[0] = 0, boff[nb] =
     total; C_{8b-1} == boff[b] exactly). Eight blocks at a time so their chains overlap. Returns the total."""
     k = p.shape[0]
     step = 8 * _BLOCK
@@ -213,16 +213,53 @@ def encode_categorical(symbols, pmf, prec, lanes, out):
     return _flush(states, lanes, out, pos)
 
 
+_SUPER = 64  # tiny-symbol counts are kept per 64 entries: a plain compare loop that vectorises
+
+
+@njit(cache=True)
+def _count_tiny(row, thr, scnt):
+    """scnt[b] = entries below thr before superblock b of 64 entries. Returns (count, any entry < 0)."""
+    k = row.shape[0]
+    full = k // _SUPER
+    nt = np.int64(0)
+    bad = np.int32(0)
+    for b in range(full):
+        scnt[b] = nt
+        c = np.int32(0)
+        for j in range(b * _SUPER, b * _SUPER + _SUPER):
+            c += np.int32(row[j] < thr)
+            bad |= np.int32(row[j] < 0)
+        nt += c
+    scnt[full] = nt
+    for j in range(full * _SUPER, k):
+        nt += row[j] < thr
+        bad |= np.int32(row[j] < 0)
+    return nt, bad != 0
+
+
+@njit(cache=True)
+def _block_count(row, j0, thr):
+    """Entries of the block of 8 starting at j0 that lie below thr (the block is whole)."""
+    c = np.int32(0)
+    for j in range(j0, j0 + _BLOCK):
+        c += np.int32(row[j] < thr)
+    return c
+
+
 @njit(cache=True)
 def decode_categorical(data, pmf, prec, lanes, out):
+    """Inverse of encode_categorical: per row, one pass of block sums and one of tiny counts, then a
+    search over superblocks of 64, blocks of 8 and symbols, each CDF value computed as quantize_pmf does."""
     n = out.shape[0]
     k = pmf.shape[1]
     nb = (k + _BLOCK - 1) // _BLOCK
+    nsb = (k + _SUPER - 1) // _SUPER
+    per = _SUPER // _BLOCK
     m = np.int64(1) << prec
     p = np.uint64(prec)
     mask = (_ONE << p) - _ONE
     boff = np.empty(nb + 1, np.float64)
-    bcnt = np.empty(nb + 1, np.int64)
+    scnt = np.empty(nsb + 1, np.int64)
     scratch = np.empty(1, pmf.dtype)
     states = np.empty(lanes, np.uint64)
     pos = _open(data, lanes, states)
@@ -235,44 +272,38 @@ def decode_categorical(data, pmf, prec, lanes, out):
         if not (total > 0.0 and total < np.inf):
             return ERR_PMF
         thr = _native_threshold(total * (2.0 / m), scratch)
-        nt = 0
-        bad = False
-        full = k // _BLOCK
-        for b in range(full):  # fixed 8-wide blocks: one vector compare each
-            bcnt[b] = nt
-            c8 = 0
-            for j in range(b * _BLOCK, b * _BLOCK + _BLOCK):
-                c8 += row[j] < thr
-                bad |= row[j] < 0
-            nt += c8
-        if full < nb:
-            bcnt[full] = nt
-            for j in range(full * _BLOCK, k):
-                nt += row[j] < thr
-                bad |= row[j] < 0
+        nt, bad = _count_tiny(row, thr, scnt)
         if bad:
             return ERR_PMF
         leaky = nt > m // 4
         scale = (m - k) / total if leaky else (m - nt) / total
         x = states[lane]
         slot = np.int64(x & mask)
-        lo = 0  # largest block whose first cdf value is <= slot
-        hi = nb
+        lo = 0  # largest superblock whose first cdf value is <= slot
+        hi = nsb
         while hi - lo > 1:
             mid = (lo + hi) >> 1
-            if _rnd(boff[mid] * scale) + (mid * _BLOCK if leaky else bcnt[mid]) <= slot:
+            if _rnd(boff[mid * per] * scale) + (mid * _SUPER if leaky else scnt[mid]) <= slot:
                 lo = mid
             else:
                 hi = mid
-        j = lo * _BLOCK
-        c = _rnd(boff[lo] * scale) + (j if leaky else bcnt[lo])
-        cnt = bcnt[lo]
+        b = lo * per  # then the largest block of that superblock whose first cdf value is <= slot
+        cnt = scnt[lo]
+        last_block = min(b + per, nb) - 1
+        while b < last_block:
+            nxt = cnt + _block_count(row, b * _BLOCK, thr)  # block b is whole: a later block exists
+            if _rnd(boff[b + 1] * scale) + ((b + 1) * _BLOCK if leaky else nxt) > slot:
+                break
+            b += 1
+            cnt = nxt
+        j = b * _BLOCK
+        c = _rnd(boff[b] * scale) + (j if leaky else cnt)
         acc = 0.0
         last = min(j + _BLOCK, k) - 1
-        while True:
+        while True:  # then the symbol inside the block
             acc += np.float64(row[j])
             cnt += row[j] < thr
-            e = _rnd((boff[lo] + acc) * scale) + (j + 1 if leaky else cnt)
+            e = _rnd((boff[b] + acc) * scale) + (j + 1 if leaky else cnt)
             if e > slot or j == last:
                 break
             c = e
@@ -285,3 +316,72 @@ def decode_categorical(data, pmf, prec, lanes, out):
         out[i] = j
         lane = lane + 1 if lane < lanes - 1 else 0
     return _close(states, lanes, data, pos)
+
+
+# ---------------------------------------------------------------------------------------------- quantize_pmf
+QERR_VALUE = -1  # a negative, NaN or infinite entry
+QERR_TOTAL = -2  # a row whose float64 total is zero or overflows
+QERR_INTERNAL = -3  # the rule produced an invalid CDF (a bug, never the caller's input)
+
+
+@njit(cache=True)
+def quantize_rows(pmf, lengths, prec, out):
+    """out[r] = cdf.quantize_pmf's CDF of row r (K+1 entries), with row r holding lengths[r] symbols
+    (lengths empty: all K). Same blocked float64 sums, threshold and rounding as the coding kernels.
+    Returns 0 or a QERR_* status."""
+    rows, k = pmf.shape
+    m = np.int64(1) << prec
+    nb = (k + _BLOCK - 1) // _BLOCK
+    buf = np.empty(k, np.float64)  # the row in float64, zero past its length (as p * valid in torch)
+    csum = np.empty(k, np.float64)
+    boff = np.empty(nb + 1, np.float64)
+    for r in range(rows):
+        row = pmf[r]
+        n = lengths[r] if lengths.shape[0] > 0 else k
+        bad = np.int32(0)
+        for j in range(k):
+            v = np.float64(row[j])
+            bad |= np.int32(not (v >= 0.0 and v < np.inf))
+            buf[j] = v
+        if bad:
+            return QERR_VALUE
+        buf[n:] = 0.0
+        total = _block_sums(buf, boff)
+        if not (total > 0.0 and total < np.inf):
+            return QERR_TOTAL
+        thr = total * (2.0 / m)
+        nt = np.int64(0)
+        for j in range(n):
+            nt += np.int64(buf[j] < thr)
+        leaky = nt > m // 4
+        scale = (m - n) / total if leaky else (m - nt) / total
+        full = k // _BLOCK
+        for b in range(full):  # running sums in the blocked order; whole blocks unroll
+            off = boff[b]
+            acc = 0.0
+            for j in range(b * _BLOCK, b * _BLOCK + _BLOCK):
+                acc += buf[j]
+                csum[j] = off + acc
+        acc = 0.0
+        for j in range(full * _BLOCK, k):
+            acc += buf[j]
+            csum[j] = boff[full] + acc
+        dst = out[r]
+        dst[0] = 0
+        cum = np.int64(0)  # symbols holding a reserved slot so far
+        for j in range(n):
+            cum += np.int64(1) if leaky else np.int64(buf[j] < thr)
+            dst[j + 1] = cum
+        for j in range(n, k):
+            dst[j + 1] = cum
+        least = m
+        for j in range(k):
+            dst[j + 1] += _rnd(csum[j] * scale)
+        for j in range(n):
+            least = min(least, dst[j + 1] - dst[j])
+        tail = np.int64(0)
+        for j in range(n, k):
+            tail |= dst[j + 1] - dst[j]
+        if least < 1 or tail != 0 or dst[k] != m:
+            return QERR_INTERNAL
+    return 0

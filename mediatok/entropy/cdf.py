@@ -14,8 +14,11 @@ the encoder's code path. Two ways are safe:
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
+
+from mediatok.entropy import _models as M
 
 
 def _check(precision: int, k: int) -> int:
@@ -33,10 +36,12 @@ def quantize_pmf(pmf: Tensor, precision: int = 16, lengths: Tensor | None = None
         cdf_{i+1} = round(C_i * (M - n_tiny) / C_K) + (tiny symbols up to i)
     so every symbol gets >= 1 slot and each is within about one slot of its share; rows with more than
     M/4 tiny symbols (K close to M) use cdf_{i+1} = round(C_i * (M - K) / C_K) + i + 1 instead.
-    Unnormalised weights are fine. Arithmetic: float64 running sums in a fixed blocked order
-    (`_running_sums`), one IEEE multiply and round-half-even per entry, so the fused numba kernels of
-    encode_categorical reproduce it bit for bit. With `lengths` (R,), row r only has lengths[r]
-    symbols (ragged tables, CompressAI layout: cdf[r, lengths[r]:] = M). Validated before returning.
+    Unnormalised weights are fine. Arithmetic: float64 running sums in a fixed blocked order (C_i = the
+    sum of the whole blocks of 8 before i, added block by block, plus the sequential sum inside i's
+    block), one IEEE multiply and round-half-even per entry. One numba kernel (`_models.quantize_rows`)
+    computes it, sharing its helpers with the fused encode/decode_categorical kernels, so all three agree
+    bit for bit. With `lengths` (R,), row r only has lengths[r] symbols (ragged tables, CompressAI
+    layout: cdf[r, lengths[r]:] = M). Validated before returning.
     """
     if not isinstance(pmf, Tensor):
         pmf = torch.as_tensor(pmf)
@@ -48,67 +53,21 @@ def quantize_pmf(pmf: Tensor, precision: int = 16, lengths: Tensor | None = None
     p = pmf.detach().to("cpu").reshape(-1, k)  # (R, K)
     if p.dtype not in (torch.float32, torch.float64):
         p = p.float()
-    if not torch.isfinite(p).all() or (p < 0).any():
-        raise ValueError("pmf must be finite and non-negative")
-    valid = None
+    lens = np.empty(0, np.int64)
     if lengths is not None:
         lens = torch.as_tensor(lengths).reshape(-1)
         if lens.shape[0] != p.shape[0] or (lens < 1).any() or (lens > k).any():
             raise ValueError(f"lengths must hold one value in [1, {k}] per row ({p.shape[0]} rows)")
-        valid = torch.arange(k) < lens[:, None]  # (R, K)
-        p = p * valid
-    csum = _running_sums(p)  # (R, K) fixed order per row: reproducible anywhere
-    total = csum[:, -1:]  # (R, 1)
-    if (total <= 0).any():
-        raise ValueError("every pmf row needs a positive total")
-    tiny = p < total * (2.0 / m)  # (R, K) below two slots: one slot reserved (compared in float64)
-    if valid is not None:
-        tiny &= valid
-    ntiny = tiny.sum(-1, keepdim=True, dtype=torch.int32)  # (R, 1)
-    cdf = torch.zeros(p.shape[0], k + 1, dtype=torch.int32)
-    body = csum.mul_((m - ntiny) / total).round_().nan_to_num_(0.0, 0.0, 0.0).to(torch.int32)  # (R, K)
-    body += torch.cumsum(tiny, -1, dtype=torch.int32)
-    cdf[:, 1:] = body
-    bad = ntiny[:, 0] > m // 4  # (R,) with at most M/4 tiny symbols every other one gets >= 1.5 slots
-    if bad.any():
-        cdf[bad] = _leaky(p[bad], m, None if valid is None else valid[bad])
-    _validate(cdf, m, valid)
-    return cdf.reshape(*lead, k + 1)
-
-
-BLOCK = 8
-
-
-def _running_sums(p: Tensor) -> Tensor:
-    """float64 running sums in a fixed blocked order: C_i = (sum of the whole blocks of 8 before i,
-    added block by block) + (sequential sum within i's block). The numba kernels use the same order
-    (short dependency chains, so they run several times faster than one sequential chain)."""
-    r, k = p.shape
-    nb = -(-k // BLOCK)
-    blocks = torch.nn.functional.pad(p, (0, nb * BLOCK - k)).view(r, nb, BLOCK)  # (R, nb, 8)
-    within = torch.cumsum(blocks, -1, dtype=torch.float64)  # (R, nb, 8) sequential inside a block
-    offsets = torch.cumsum(within[..., -1], -1)  # (R, nb) block totals, sequential
-    before = torch.nn.functional.pad(offsets[:, :-1], (1, 0))  # (R, nb) sum of the blocks before
-    return (before[..., None] + within).view(r, nb * BLOCK)[:, :k]  # (R, K)
-
-
-def _leaky(p: Tensor, m: int, valid: Tensor | None) -> Tensor:
-    """Reserve one slot per symbol, split the other M - K by cumulative rounding: cdf_i = round(C_i M') + i."""
-    r, k = p.shape
-    ones = torch.ones(r, k, dtype=torch.int32) if valid is None else valid.to(torch.int32)  # (R, K)
-    nsym = ones.sum(-1, keepdim=True)  # (R, 1)
-    c = _running_sums(p)  # (R, K)
-    body = (c * ((m - nsym) / c[:, -1:])).round_().nan_to_num_(0.0, 0.0, 0.0).to(torch.int32)
-    cdf = torch.zeros(r, k + 1, dtype=torch.int32)
-    cdf[:, 1:] = body + torch.cumsum(ones, -1, dtype=torch.int32)
-    return cdf
-
-
-def _validate(cdf: Tensor, m: int, valid: Tensor | None) -> None:
-    freq = cdf[:, 1:] - cdf[:, :-1]  # (R, K)
-    ok = (freq >= 1) if valid is None else (freq >= 1) | (~valid & (freq == 0))
-    if (cdf[:, 0] != 0).any() or (cdf[:, -1] != m).any() or not ok.all():
+        lens = lens.to(torch.int64).numpy()
+    cdf = torch.empty(p.shape[0], k + 1, dtype=torch.int32)
+    status = M.quantize_rows(p.contiguous().numpy(), lens, precision, cdf.numpy())  # (R, K+1), row by row
+    if status == M.QERR_INTERNAL:
         raise AssertionError("quantize_pmf produced an invalid CDF (internal error)")
+    if status < 0:
+        if not torch.isfinite(p).all() or (p < 0).any():
+            raise ValueError("pmf must be finite and non-negative")
+        raise ValueError("every pmf row needs a positive total (and a finite one in float64)")
+    return cdf.reshape(*lead, k + 1)
 
 
 def counts_to_cdf(counts: Tensor, precision: int = 16) -> Tensor:

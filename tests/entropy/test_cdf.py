@@ -88,3 +88,44 @@ def test_gaussian_tables_layout() -> None:
         row = tables[t, : int(lengths[t])].long()
         assert row[0] == 0 and row[-1] == 65536 and (row.diff() >= 1).all()
     assert np.isclose(float(tables[2].diff()[: int(lengths[2]) - 2].double().max()) / 65536, 0.0399, atol=2e-3)
+
+
+def _reference_quantize_pmf(pmf: torch.Tensor, precision: int, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """quantize_pmf's rule in plain torch (the implementation it had before the numba kernel), for comparison."""
+    m, k = 1 << precision, pmf.shape[-1]
+    p = pmf.reshape(-1, k)  # (R, K)
+    valid = None if lengths is None else torch.arange(k) < lengths[:, None]  # (R, K)
+    if valid is not None:
+        p = p * valid
+    nb = -(-k // 8)
+    blocks = torch.nn.functional.pad(p, (0, nb * 8 - k)).view(-1, nb, 8)  # (R, nb, 8)
+    within = torch.cumsum(blocks, -1, dtype=torch.float64)  # sequential inside a block
+    before = torch.nn.functional.pad(torch.cumsum(within[..., -1], -1)[:, :-1], (1, 0))  # (R, nb)
+    csum = (before[..., None] + within).view(-1, nb * 8)[:, :k]  # (R, K)
+    total = csum[:, -1:]
+    ones = torch.ones_like(p, dtype=torch.bool) if valid is None else valid
+    tiny = (p < total * (2.0 / m)) & ones
+    ntiny = tiny.sum(-1, keepdim=True)
+    leaky = ntiny > m // 4  # (R, 1)
+    nsym = ones.sum(-1, keepdim=True)
+    scale = torch.where(leaky, (m - nsym) / total, (m - ntiny) / total)
+    reserved = torch.where(leaky, ones, tiny)
+    body = (csum * scale).round().to(torch.int32) + torch.cumsum(reserved, -1, dtype=torch.int32)
+    return torch.nn.functional.pad(body, (1, 0)).reshape(*pmf.shape[:-1], k + 1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_quantize_pmf_matches_the_torch_reference(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    k = int(torch.randint(1, 700, (1,), generator=g))
+    precision = [12, 14, 16, 24][seed % 4]
+    pmf = torch.rand(64, k, generator=g) ** float(torch.randint(1, 30, (1,), generator=g))  # (64, K)
+    pmf[0] = 0.0
+    pmf[0, 0] = 3.0  # one certain symbol, unnormalised
+    for p in (pmf, pmf.double()):
+        assert torch.equal(quantize_pmf(p, precision), _reference_quantize_pmf(p, precision))
+    lengths = torch.randint(1, k + 1, (64,), generator=g)
+    assert torch.equal(quantize_pmf(pmf, precision, lengths=lengths),
+                       _reference_quantize_pmf(pmf, precision, lengths))
+    leaky = torch.rand(8, 3000, generator=g) ** 8  # (8, 3000) at 12 bits: more than M/4 tiny symbols
+    assert torch.equal(quantize_pmf(leaky, 12), _reference_quantize_pmf(leaky, 12))

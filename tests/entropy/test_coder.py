@@ -170,9 +170,10 @@ def test_step_api_matches_batch_stream() -> None:
         dec.finish()
 
 
-@pytest.mark.parametrize("k, precision", [(1, 16), (5, 12), (37, 16), (1000, 16), (4096, 16), (3000, 12), (300, 24)])
+@pytest.mark.parametrize("k, precision", [(1, 16), (5, 12), (37, 16), (64, 16), (65, 16), (129, 12), (1000, 16),
+                                          (4096, 16), (3000, 12), (300, 24)])
 def test_categorical_is_encode_cdf_of_quantize_pmf_bit_for_bit(k: int, precision: int) -> None:
-    """The fused kernel and torch's quantize_pmf share one arithmetic: same CDFs, same bytes."""
+    """The fused kernels and quantize_pmf share one arithmetic: same CDFs, same bytes."""
     g = torch.Generator().manual_seed(k)
     pmf = torch.softmax(torch.randn(300, k, generator=g) * 4, -1)  # (300, K), many tiny entries
     pmf[0] = 1.0  # unnormalised and flat

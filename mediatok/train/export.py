@@ -1,86 +1,98 @@
-"""Export a training checkpoint to an inference folder: fp16 safetensors + config.json (+ CARD.md).
+"""Export a training checkpoint to an inference folder: fp16 safetensors + config.json (+ CARD.md), any family.
 
     python -m mediatok.train.export runs/speech-16k/checkpoints/last.ckpt pretrained/speech-16k \
-        --name speech-16k --prior-data data/speech16k --prior-minutes 80
+        --name speech-16k --short-id s16 --prior-data data/speech16k --prior-minutes 80
 
-The entropy prior (a MarkovPrior: per-codebook tables chosen by the previous frame's token) is fitted on tokens
-of training audio produced by the exported weights themselves (rounded to fp16 first), so the tables match what
-the shipped model emits; its number of context classes per codebook is chosen on the validation split.
+    ckpt --(family, network config) from CodecModule.on_save_checkpoint--> families()[family].codec_class
+        .build_model(config) + the "codec.*" weights --round to fp16--> network
+        --the family's entropy fit (registered with register_entropy_fit) on prior data--> entropy model
+        --codec_class(network, entropy model, name, short_id).save(folder)
+
+Weights are rounded to fp16 before the entropy model is fitted, so it sees the tokens the shipped model emits.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor
+from torch import nn
 
-from mediatok.codecs.audio import AudioCodec, AudioCodecConfig, SpeechCodec
-from mediatok.entropy import MarkovPrior
-from mediatok.train.data import ClipArray
+EntropyFit = Callable[..., Any]  # fit(network, data, **options) -> entropy model (encode / decode / state_dict)
+_ENTROPY_FITS: dict[str, EntropyFit] = {}
 
 
-def codec_from_checkpoint(path: str | Path) -> AudioCodec:
-    """The `AudioCodec` inside a Lightning checkpoint written by `AudioCodecModule` (our own file)."""
+def register_entropy_fit(family: str, fit: EntropyFit) -> None:
+    """Register how `export` fits a family's entropy model; refuses a second, different one for the same family."""
+    taken = _ENTROPY_FITS.get(family)
+    if taken is not None and (taken.__module__, taken.__qualname__) != (fit.__module__, fit.__qualname__):
+        raise ValueError(f"an entropy fit for family {family!r} is already registered by {taken.__module__}")
+    _ENTROPY_FITS[family] = fit
+
+
+def entropy_fit(family: str) -> EntropyFit:
+    """The registered entropy fit of `family`, importing `mediatok.train.<family>` (its training pieces) first."""
+    if family not in _ENTROPY_FITS:
+        try:
+            importlib.import_module(f"mediatok.train.{family}")
+        except ModuleNotFoundError as e:
+            if e.name != f"mediatok.train.{family}":
+                raise
+    if family not in _ENTROPY_FITS:
+        raise ValueError(f"codec family {family!r} registered no entropy fit (mediatok.train.export."
+                         f"register_entropy_fit); export without prior data for raw indices")
+    return _ENTROPY_FITS[family]
+
+
+def network_from_checkpoint(path: str | Path) -> tuple[str, nn.Module]:
+    """(family, the trained network) from a Lightning checkpoint written by `CodecModule` (our own file)."""
+    from mediatok.codecs import families
+
     ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
-    cfg = ckpt.get("codec_config") or dict(ckpt["hyper_parameters"]["codec"].__dict__)
-    model = AudioCodec(AudioCodecConfig.from_dict(dict(cfg)))
+    saved = ckpt.get("codec")
+    if saved is None and "codec_config" in ckpt:  # written by the audio-only module before CodecModule
+        saved = {"family": "audio", "model": dict(ckpt["codec_config"])}
+    if not saved or saved.get("family") is None or saved.get("model") is None:
+        raise ValueError(f"{path} does not say which codec family and network it trained (no 'codec' entry with a "
+                         "family and a config): was it written by CodecModule with a registered family's network?")
+    fams = families()
+    family = fams.get(saved["family"])
+    if family is None or family.codec_class is None:
+        raise ValueError(f"{path} was trained for codec family {saved['family']!r}, which has no registered codec "
+                         f"class; known: {sorted(f for f in fams if fams[f].codec_class is not None)}")
+    model = family.codec_class.build_model(saved["model"])
     state = {k[len("codec."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("codec.")}
     model.load_state_dict(state, strict=True)
-    return model.eval()
+    return family.name, model.eval()
 
 
-CLASS_CHOICES = (16, 32, 64, 128)  # context classes per codebook tried by fit_prior
-
-
-@torch.inference_mode()
-def clip_tokens(model: AudioCodec, data_root: str | Path, split: str, minutes: float | None = None,
-                seed: int = 0) -> list[Tensor]:
-    """Tokens (Q, T_i) of whole clips of data_root/<split> in a seeded random order, up to `minutes`."""
-    clips = ClipArray(data_root, split)
-    order = np.random.default_rng(seed).permutation(len(clips))
-    codec = SpeechCodec(model)
-    tokens, total = [], 0
-    for i in order:
-        n = int(clips.lengths[i]) // model.cfg.hop * model.cfg.hop
-        if n == 0:
-            continue
-        tokens.append(codec._encode_frames(torch.from_numpy(clips.crop(int(i), 0, n))[None]))
-        total += n
-        if minutes is not None and total >= minutes * 60 * model.cfg.sample_rate:
-            break
-    return tokens
-
-
-def fit_prior(model: AudioCodec, data_root: str | Path, minutes: float, seed: int = 0) -> MarkovPrior:
-    """MarkovPrior fitted on the tokens of about `minutes` of training clips; the number of context
-    classes of each codebook is the one of CLASS_CHOICES that codes the validation split's tokens best."""
-    train = clip_tokens(model, data_root, "train", minutes, seed)
-    val = clip_tokens(model, data_root, "val")
-    size = model.quantizer.codebook_size
-    if not val:  # nothing held out to choose on: the default number of classes
-        return MarkovPrior.fit(train, size)
-    bits = []  # (choices, Q) validation bits per codebook
-    for classes in CLASS_CHOICES:
-        prior = MarkovPrior.fit(train, size, num_classes=classes)
-        bits.append(sum(prior.codebook_bits(t) for t in val))
-    best = torch.stack(bits).argmin(0)  # (Q,)
-    chosen = [CLASS_CHOICES[int(b)] for b in best]
-    return MarkovPrior.fit(train, size, num_classes=chosen)
-
-
-def export(ckpt: str | Path, out: str | Path, name: str, prior_data: str | Path | None, prior_minutes: float,
-           short_id: str | None = None) -> SpeechCodec:
-    """Checkpoint -> folder; returns the loaded exported codec."""
-    model = codec_from_checkpoint(ckpt)
-    with torch.no_grad():  # round to what the fp16 file will hold, so the prior sees the shipped model's tokens
+def round_to_fp16(model: nn.Module) -> nn.Module:
+    """Round every floating-point parameter and buffer to what an fp16 file holds (in place)."""
+    with torch.no_grad():
         for t in list(model.parameters()) + list(model.buffers()):
             if t.is_floating_point():
                 t.copy_(t.half().float())
-    prior = fit_prior(model, prior_data, prior_minutes) if prior_data else None
-    SpeechCodec(model, prior, name=name, short_id=short_id).save(out)
-    return SpeechCodec.load(out)
+    return model
+
+
+def export(ckpt: str | Path, folder: str | Path, name: str, short_id: str | None = None, *,
+           prior_data: str | Path | None = None, card: str | None = None, **fit_options: Any) -> Any:
+    """Checkpoint -> checkpoint folder; returns the exported codec as loaded back from the folder.
+
+    With `prior_data`, the family's entropy fit runs on it with `fit_options` (audio: minutes, seed);
+    without, the codec ships without an entropy model (raw indices in its bitstreams).
+    """
+    from mediatok.codecs import families
+
+    family, model = network_from_checkpoint(ckpt)
+    round_to_fp16(model)
+    entropy_model = entropy_fit(family)(model, prior_data, **fit_options) if prior_data else None
+    codec_class = families()[family].codec_class
+    codec_class(model, entropy_model, name=name, short_id=short_id).save(folder, card=card)
+    return codec_class.load(folder)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,12 +101,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("ckpt")
     p.add_argument("out")
     p.add_argument("--name", default=None, help="model name (default: the output folder's name)")
-    p.add_argument("--prior-data", default="data/speech16k", help="prepared data folder for fitting the prior ('' for none)")
-    p.add_argument("--prior-minutes", type=float, default=80.0, help="minutes of training clips to fit the prior on")
     p.add_argument("--short-id", default=None, help="short model id written into every bitstream header")
+    p.add_argument("--prior-data", default="data/speech16k",
+                   help="prepared data folder the entropy model is fitted on ('' for none: raw indices)")
+    p.add_argument("--prior-minutes", type=float, default=None,
+                   help="audio: minutes of training clips to fit on (default: the family's, 80 for audio)")
     a = p.parse_args(argv)
-    codec = export(a.ckpt, a.out, a.name or Path(a.out).name, a.prior_data or None, a.prior_minutes, a.short_id)
-    print(f"exported {codec.name}: {codec.bitrate:.0f} bit/s nominal -> {a.out}")
+    options = {"minutes": a.prior_minutes} if a.prior_minutes is not None else {}
+    codec = export(a.ckpt, a.out, a.name or Path(a.out).name, a.short_id, prior_data=a.prior_data or None, **options)
+    unit = {"audio": "bit/s", "image": "bit/pixel", "volume": "bit/voxel"}.get(codec.modality, "bits")
+    print(f"exported {codec.name}: {codec.bitrate:.4g} {unit} nominal -> {a.out}")
 
 
 if __name__ == "__main__":

@@ -1,90 +1,52 @@
-"""Reconstruction losses for audio codecs: multi-scale mel L1, multi-resolution STFT and phase losses.
+"""The loss-set contract every media family's training losses follow, and their weights.
 
-The phase terms compare *phase derivatives* of the output and the target, not phases: instantaneous
-frequency (phase advance between frames) and group delay (phase step between bins), as in APNet
-(Ai & Ling, 2023), in the smooth form 1 - cos(difference) and weighted by the target's magnitude so that
-silent bins, whose phase is noise, do not count. A 2 kbps code cannot carry absolute phase; it can carry
-pitch and onsets, which is what these derivatives measure, and without them an iSTFT decoder trained on
-magnitudes alone produces phasey, buzzy speech unless a GAN is added.
+A loss set is an `nn.Module` (so that its filters and windows follow the module to the device):
+
+    terms = losses(batch, out)          # dict of *unweighted* scalar terms, commitment/aux terms included
+    loss = losses.weights.total(terms)  # weighted sum; GAN terms ("adversarial", "feature") are added by
+                                        # CodecModule before it calls total()
+    y = losses.reconstruction(out)      # what the discriminator and callbacks compare with the batch
+    losses.check_codec(codec)           # optional: refuse a codec these losses cannot train (e.g. sample rate)
+
+Each family's weights are a dataclass deriving from `LossWeights`, one float field per term it returns.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-import torch
-import torch.nn.functional as F
-import torchaudio
 from torch import Tensor, nn
 
 
 @dataclass
 class LossWeights:
-    """Weights of the generator's loss terms."""
+    """Weights of the generator's loss terms; families add one field per reconstruction term."""
 
-    mel: float = 1.0
-    stft: float = 1.0
-    phase: float = 1.0
-    commit: float = 1.0
     adversarial: float = 1.0
     feature: float = 2.0
 
-
-class MultiScaleMelLoss(nn.Module):
-    """Mean over scales of L1 between log-mel spectrograms. x, y (B, 1, T)."""
-
-    def __init__(self, sample_rate: int, scales: tuple[tuple[int, int], ...] = ((256, 32), (512, 64), (1024, 80), (2048, 128))) -> None:
-        super().__init__()
-        self.mels = nn.ModuleList(
-            torchaudio.transforms.MelSpectrogram(
-                sample_rate, n_fft=n_fft, hop_length=n_fft // 4, n_mels=n_mels, power=1.0, center=True,
-                f_min=0.0, f_max=sample_rate / 2, norm="slaney", mel_scale="slaney",
-            )
-            for n_fft, n_mels in scales
-        )
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        """x output, y target (B, 1, T) -> scalar."""
-        total = x.new_zeros(())
-        for mel in self.mels:
-            total = total + F.l1_loss(torch.log(mel(x).clamp_min(1e-5)), torch.log(mel(y).clamp_min(1e-5)))
-        return total / len(self.mels)
+    def total(self, terms: dict[str, Tensor]) -> Tensor:
+        """sum over terms of weight * term; a term without a weight field is an error, not silently dropped."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(terms) - known)
+        if unknown:
+            raise ValueError(f"loss terms {unknown} have no weight in {type(self).__name__} (fields: {sorted(known)})")
+        if not terms:
+            raise ValueError("a loss set returned no terms")
+        return sum(getattr(self, name) * value for name, value in terms.items())
 
 
-def _unit(z: Tensor, floor: Tensor) -> Tensor:
-    """z / |z| with a floor that keeps the gradient bounded at zero magnitude."""
-    return z / torch.sqrt(z.real.square() + z.imag.square() + floor)
+class LossSet(nn.Module):
+    """Base of a family's training losses: `forward(batch, out) -> {name: unweighted scalar}` and `weights`."""
 
+    weights: LossWeights
 
-class MultiResolutionSTFTLoss(nn.Module):
-    """Log-magnitude L1 + spectral convergence, and phase-derivative losses, over several resolutions.
+    def forward(self, batch: Tensor, out: object) -> dict[str, Tensor]:
+        """Unweighted scalar terms for a batch and the codec's output on it."""
+        raise NotImplementedError
 
-    Returns (magnitude loss, phase loss). x, y (B, 1, T).
-    """
+    def reconstruction(self, out: object) -> Tensor:
+        """The codec output's reconstruction of the batch (same shape as the batch)."""
+        return out.reconstruction  # type: ignore[attr-defined]
 
-    def __init__(self, resolutions: tuple[int, ...] = (320, 640, 1280)) -> None:
-        super().__init__()
-        self.resolutions = resolutions
-        for n_fft in resolutions:
-            self.register_buffer(f"window_{n_fft}", torch.hann_window(n_fft), persistent=False)
-
-    def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        """x output, y target (B, 1, T) -> (magnitude loss, phase loss), scalars."""
-        mag_loss, phase_loss = x.new_zeros(()), x.new_zeros(())
-        for n_fft in self.resolutions:
-            window = getattr(self, f"window_{n_fft}")
-            sx = torch.stft(x[:, 0], n_fft, n_fft // 4, window=window, return_complex=True)  # (B, F, n)
-            sy = torch.stft(y[:, 0], n_fft, n_fft // 4, window=window, return_complex=True)
-            mx, my = sx.abs().clamp_min(1e-5), sy.abs().clamp_min(1e-5)
-            mag_loss = mag_loss + F.l1_loss(mx.log(), my.log()) + torch.linalg.norm(my - mx) / torch.linalg.norm(my).clamp_min(1e-7)
-            # Phase derivatives as unit complex numbers: u_t conj(u_{t-1}) is the phase advance of a bin.
-            floor = (my.square().mean(dim=(1, 2), keepdim=True) * 1e-4).detach()
-            ux, uy = _unit(sx, floor), _unit(sy.detach(), floor)
-            w = my.detach()
-            w_t = torch.minimum(w[..., 1:], w[..., :-1])
-            w_f = torch.minimum(w[:, 1:], w[:, :-1])
-            inst_freq = (ux[..., 1:] * ux[..., :-1].conj() * (uy[..., 1:] * uy[..., :-1].conj()).conj()).real
-            group_delay = (ux[:, 1:] * ux[:, :-1].conj() * (uy[:, 1:] * uy[:, :-1].conj()).conj()).real
-            phase_loss = phase_loss + ((1 - inst_freq) * w_t).sum() / w_t.sum().clamp_min(1e-7)
-            phase_loss = phase_loss + ((1 - group_delay) * w_f).sum() / w_f.sum().clamp_min(1e-7)
-        n = len(self.resolutions)
-        return mag_loss / n, phase_loss / n
+    def check_codec(self, codec: nn.Module) -> None:
+        """Raise ValueError when these losses cannot train `codec`; by default every codec is accepted."""

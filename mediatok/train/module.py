@@ -1,169 +1,178 @@
-"""LightningModule for audio codecs: reconstruction losses first, an optional GAN phase later.
+"""`CodecModule`: trains any family's codec network with its family's loss set, and optionally a GAN.
 
-    batch (B, 1, T) --codec--> out --+--> discriminator step (once step >= disc_start)
-                                     +--> generator step: mel + STFT + phase + commitment (+ adversarial + features)
+    batch --codec--> out --+--> discriminator step (once step >= disc_start, when a discriminator is given)
+                           +--> generator step: losses(batch, out) (+ adversarial + feature) --weights.total-->
 
-Manual optimisation, because a GAN needs two optimisers stepping in a fixed order. The learning rate is a pure
-function of the step count (warm-up, constant, cosine decay), so resuming from any checkpoint continues it.
+The contract, which is all this module knows of a media family:
+- `codec`: an `nn.Module`; `out = codec(batch)` returns an object whose reconstruction `losses.reconstruction(out)`
+  finds (by default `out.reconstruction`, same shape as the batch) and, optionally, `out.stats`: a dict whose
+  "utilization" / "perplexity" entries are logged under `vq/`. To be exported, the network has `cfg.to_dict()` and
+  belongs to a registered family: `families()[f].codec_class.build_model(cfg.to_dict())` rebuilds it.
+- `losses`: a `mediatok.train.losses.LossSet` (unweighted terms, a `LossWeights` dataclass, the reconstruction).
+- `discriminator`: optional, `discriminator(x) -> [(score, [features]), ...]` (see `mediatok.train.gan`).
+- the data module: any `LightningDataModule` whose batches `codec` takes.
+Logging of media (samples, quality metrics) lives in callbacks, which receive `out` from `validation_step`.
+
+Manual optimisation, because a GAN needs two optimisers stepping in a fixed order. The learning rate follows
+`WarmupCosine`, a pure function of the step count, so resuming from any checkpoint continues it.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict
+import typing
+from pathlib import Path
+from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from mediatok.codecs.audio.model import AudioCodec, AudioCodecConfig, CodecOutput
-from mediatok.train.discriminators import MultiDiscriminator, discriminator_loss, generator_losses
-from mediatok.train.losses import LossWeights, MultiResolutionSTFTLoss, MultiScaleMelLoss
+from mediatok.train.gan import discriminator_loss, generator_losses
+from mediatok.train.losses import LossSet
+from mediatok.train.schedule import WarmupCosine
 
 
-class AudioCodecModule(L.LightningModule):
-    """Trains an `AudioCodec`. `disc_start < 0` never starts the discriminator (reconstruction losses only)."""
+class CodecModule(L.LightningModule):
+    """Trains `codec` with `losses`; with a `discriminator`, adds a GAN phase from step `disc_start` on."""
 
     def __init__(
         self,
-        codec: AudioCodecConfig,
-        weights: LossWeights | None = None,
+        codec: nn.Module,
+        losses: LossSet,
+        discriminator: nn.Module | None = None,
         lr: float = 1e-3,
         disc_lr: float = 2e-4,
         warmup_steps: int = 200,
         decay_start: int = 1_000_000,
         decay_steps: int = 1,
         min_lr_ratio: float = 0.05,
-        disc_start: int = -1,
-        disc_channels: int = 32,
-        disc_periods: tuple[int, ...] = (2, 3, 5, 7, 11),
-        disc_resolutions: tuple[int, ...] = (512, 1024, 2048),
-        stft_resolutions: tuple[int, ...] = (320, 640, 1280),
+        disc_start: int = 0,
         grad_clip: float = 10.0,
-        val_quality_every: int = 1,
         init_from: str | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.save_hyperparameters()
-        self.weights = weights or LossWeights()
-        self.codec = AudioCodec(codec)
+        # The networks are in the state dict; the YAML (or the caller) says how to build them again.
+        self.save_hyperparameters(ignore=["codec", "losses", "discriminator"])
+        self.codec, self.losses, self.discriminator = codec, losses, discriminator
+        losses.check_codec(codec)
+        self.schedule = WarmupCosine(warmup_steps, decay_start, decay_steps, min_lr_ratio)
         if init_from is not None:
             self._load_shipped_weights(init_from)
-        self.mel_loss = MultiScaleMelLoss(codec.sample_rate)
-        self.stft_loss = MultiResolutionSTFTLoss(stft_resolutions)
-        self.disc = MultiDiscriminator(disc_periods, disc_resolutions, disc_channels) if disc_start >= 0 else None
-        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
-        self._val: list[dict[str, float]] = []
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # generator steps, saved and resumed
 
     def _load_shipped_weights(self, folder: str) -> None:
         """Start from a shipped checkpoint folder (config.json + model.safetensors), e.g. pretrained/speech-16k.
 
         Training checkpoints (.ckpt) stay outside git, so a later session resumes from what was shipped:
-        weights, EMA codebook state and usage; the optimiser and the step count start afresh.
+        weights and codebook state; the optimiser and the step count start afresh.
         """
-        from mediatok.codecs.audio.codec import SpeechCodec
+        from mediatok.codecs import load_folder
 
-        shipped = SpeechCodec.load(folder).model
+        shipped = load_folder(Path(folder)).model
+        if type(shipped) is not type(self.codec):
+            raise ValueError(f"init_from={folder!r} holds a {type(shipped).__name__}, but this run trains a "
+                             f"{type(self.codec).__name__}; pick a folder of the same codec family")
         try:
             self.codec.load_state_dict(shipped.state_dict(), strict=True)
         except RuntimeError as err:
             raise ValueError(f"init_from={folder!r} does not fit this run's codec settings: {err}") from err
 
     def lr_factor(self, step: int) -> float:
-        """Warm-up, constant, then cosine decay to min_lr_ratio over decay_steps."""
-        h = self.hparams
-        if step < h.warmup_steps:
-            return (step + 1) / h.warmup_steps
-        if step < h.decay_start:
-            return 1.0
-        t = min(1.0, (step - h.decay_start) / max(1, h.decay_steps))
-        return h.min_lr_ratio + (1 - h.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+        """The schedule's multiplier of `lr` at generator step `step`."""
+        return self.schedule(step)
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> Any:
         h = self.hparams
         opt_g = torch.optim.AdamW(self.codec.parameters(), lr=h.lr, betas=(0.8, 0.99), weight_decay=0.01)
-        if self.disc is None:
+        if self.discriminator is None:
             return opt_g
-        opt_d = torch.optim.AdamW(self.disc.parameters(), lr=h.disc_lr, betas=(0.8, 0.99), weight_decay=0.01)
+        opt_d = torch.optim.AdamW(self.discriminator.parameters(), lr=h.disc_lr, betas=(0.8, 0.99), weight_decay=0.01)
         return [opt_g, opt_d]
 
     def _optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer | None]:
         opts = self.optimizers()
-        if isinstance(opts, list):
-            return opts[0], opts[1]
-        return opts, None
+        return (opts[0], opts[1]) if isinstance(opts, list) else (opts, None)
 
-    def reconstruction_losses(self, batch: Tensor, out: CodecOutput) -> dict[str, Tensor]:
-        """Unweighted mel, STFT-magnitude, phase and commitment losses."""
-        mag, phase = self.stft_loss(out.audio, batch)
-        return {"mel": self.mel_loss(out.audio, batch), "stft": mag, "phase": phase, "commit": out.commit_loss}
-
+    # ---- training ---------------------------------------------------------------------------------------------
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
-        step = int(self.steps)
         out = self.codec(batch)
-        gan = self.disc is not None and step >= self.hparams.disc_start
+        gan = self.discriminator is not None and int(self.steps) >= self.hparams.disc_start
         if gan:
-            self._discriminator_step(batch, out, step)
-        self._generator_step(batch, out, step, gan)
+            self._discriminator_step(batch, out)
+        self._generator_step(batch, out, gan)
         self.steps += 1
 
-    def _discriminator_step(self, batch: Tensor, out: CodecOutput, step: int) -> None:
+    def _discriminator_step(self, batch: Tensor, out: Any) -> None:
         _, opt_d = self._optimizers()
-        assert opt_d is not None and self.disc is not None, "GAN phase needs the discriminator"
-        loss = discriminator_loss(self.disc(batch), self.disc(out.audio.detach()))
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        self.clip_gradients(opt_d, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
-        opt_d.step()
-        self.log("train/disc", loss, prog_bar=False)
+        assert opt_d is not None and self.discriminator is not None, "GAN phase needs the discriminator"
+        fake = self.losses.reconstruction(out).detach()
+        loss = discriminator_loss(self.discriminator(batch), self.discriminator(fake))
+        self._step(opt_d, loss)
+        self.log("train/disc", loss.detach())
 
-    def _generator_step(self, batch: Tensor, out: CodecOutput, step: int, gan: bool) -> None:
+    def _generator_step(self, batch: Tensor, out: Any, gan: bool) -> None:
         opt_g, _ = self._optimizers()
-        w = self.weights
-        terms = self.reconstruction_losses(batch, out)
-        loss = w.mel * terms["mel"] + w.stft * terms["stft"] + w.phase * terms["phase"] + w.commit * terms["commit"]
+        terms = self.losses(batch, out)
         if gan:
-            assert self.disc is not None, "GAN phase needs the discriminator"
-            for p in self.disc.parameters():
-                p.requires_grad_(False)
-            real = self.disc(batch)
-            adv, fm = generator_losses(real, self.disc(out.audio))
-            for p in self.disc.parameters():
-                p.requires_grad_(True)
-            terms.update(adv=adv, feature=fm)
-            loss = loss + w.adversarial * adv + w.feature * fm
+            terms.update(zip(("adversarial", "feature"), self._adversarial_terms(batch, out)))
+        loss = self.losses.weights.total(terms)
         for group in opt_g.param_groups:
-            group["lr"] = self.hparams.lr * self.lr_factor(step)
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        self.clip_gradients(opt_g, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
-        opt_g.step()
-        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()}, prog_bar=False)
+            group["lr"] = self.hparams.lr * self.lr_factor(int(self.steps))
+        self._step(opt_g, loss)
+        self.log_dict({f"train/{k}": v.detach() for k, v in terms.items()})
         self.log("train/loss", loss.detach(), prog_bar=True)
         self.log("train/lr", opt_g.param_groups[0]["lr"])
-        stats = {k: v for k, v in out.stats.items() if k in ("utilization", "perplexity")}
-        self.log_dict({f"vq/{k}": v.float() for k, v in stats.items()})
+        stats = getattr(out, "stats", {}) or {}
+        self.log_dict({f"vq/{k}": v.float() for k, v in stats.items() if k in ("utilization", "perplexity")})
 
-    def validation_step(self, batch: Tensor, batch_idx: int) -> None:
+    def _adversarial_terms(self, batch: Tensor, out: Any) -> tuple[Tensor, Tensor]:
+        """(adversarial, feature matching) with the discriminator frozen, so only the codec gets gradients."""
+        assert self.discriminator is not None, "GAN phase needs the discriminator"
+        self.discriminator.requires_grad_(False)
+        try:
+            return generator_losses(self.discriminator(batch), self.discriminator(self.losses.reconstruction(out)))
+        finally:
+            self.discriminator.requires_grad_(True)
+
+    def _step(self, opt: torch.optim.Optimizer, loss: Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        self.clip_gradients(opt, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
+        opt.step()
+
+    # ---- validation and checkpoints -------------------------------------------------------------------------
+    def validation_step(self, batch: Tensor, batch_idx: int) -> Any:
+        """Logs the unweighted terms; returns the codec's output for callbacks (samples, quality metrics)."""
         out = self.codec(batch)
-        terms = self.reconstruction_losses(batch, out)
+        terms = self.losses(batch, out)
         self.log_dict({f"val/{k}": v for k, v in terms.items()}, sync_dist=True, batch_size=batch.shape[0])
-        if self.current_epoch % self.hparams.val_quality_every == 0:
-            from mediatok.codecs.audio.metrics import have_quality_metrics, quality
-
-            if have_quality_metrics():
-                sr = self.codec.cfg.sample_rate
-                for ref, deg in zip(batch[:, 0].cpu().numpy(), out.audio[:, 0].float().cpu().numpy()):
-                    self._val.append(quality(ref, deg, sr))
-
-    def on_validation_epoch_end(self) -> None:
-        if self._val:
-            for key in self._val[0]:
-                values = [v[key] for v in self._val if not np.isnan(v[key])]
-                # PESQ finds no speech in some outputs of an untrained model; every rank must still log every key.
-                self.log(f"val/{key}", float(np.mean(values)) if values else 0.0, sync_dist=True)
-        self._val = []
+        return out
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["codec_config"] = asdict(self.codec.cfg)
+        # What `mediatok.train.export` needs to rebuild the network through the family registry (plain JSON types,
+        # so LightningCLI's weights_only loading of hyper-parameters on resume is unaffected).
+        cfg = getattr(self.codec, "cfg", None)
+        checkpoint["codec"] = {"family": network_family(self.codec),
+                               "model": cfg.to_dict() if hasattr(cfg, "to_dict") else None}
+
+
+def network_family(model: nn.Module) -> str | None:
+    """The registered family whose `Codec` builds networks of this type, or None.
+
+    A family's codec class names its network as `model_class`, or as the return annotation of `build_model`.
+    """
+    from mediatok.codecs import families
+
+    for name, fam in families().items():
+        codec_class = fam.codec_class
+        if codec_class is None:
+            continue
+        built = getattr(codec_class, "model_class", None)
+        if built is None:
+            try:
+                built = typing.get_type_hints(codec_class.build_model).get("return")
+            except Exception:  # noqa: BLE001 - an unresolvable annotation just means "not this family"
+                built = None
+        if isinstance(built, type) and built is not nn.Module and isinstance(model, built):
+            return name
+    return None

@@ -5,7 +5,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from mediatok.train.data import AudioDataModule, ClipArray, FixedCrops, RandomCrops, prepare_folder
+from mediatok.train.audio import AudioDataModule, ClipArray, FixedCrops, RandomCrops, prepare_folder
 
 
 def _folder(tmp_path, n=3):

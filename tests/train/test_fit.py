@@ -13,7 +13,7 @@ import torch
 import yaml
 
 import mediatok
-from mediatok.train.data import prepare_folder
+from mediatok.train.audio import prepare_folder
 
 TINY_CODEC = dict(latent_dim=16, enc_dim=32, enc_depth=1, dec_dim=32, dec_depth=1, up_dim=32, up_depth=1, codebook_size=16)
 
@@ -45,10 +45,16 @@ def _config(tmp_path: Path, data_root: Path, **trainer) -> Path:
                            "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True}}],
             **trainer,
         },
-        "model": {"codec": TINY_CODEC, "lr": 1e-3, "warmup_steps": 2, "disc_start": 2, "disc_channels": 4,
-                  "disc_periods": [2, 3], "disc_resolutions": [256]},
-        "data": {"root": str(data_root), "segment": 3200, "batch_size": 2, "epoch_size": 64, "val_segment": 3200,
-                 "val_clips": 2, "val_batch_size": 2, "num_workers": 0},
+        "model": {
+            "codec": {"class_path": "mediatok.codecs.audio.AudioCodec", "init_args": {"cfg": TINY_CODEC}},
+            "losses": {"class_path": "mediatok.train.audio.AudioLosses", "init_args": {"sample_rate": 16000}},
+            "discriminator": {"class_path": "mediatok.train.audio.MultiDiscriminator",
+                              "init_args": {"periods": [2, 3], "resolutions": [256], "channels": 4}},
+            "lr": 1e-3, "warmup_steps": 2, "disc_start": 2,
+        },
+        "data": {"class_path": "mediatok.train.audio.AudioDataModule",
+                 "init_args": {"root": str(data_root), "segment": 3200, "batch_size": 2, "epoch_size": 64,
+                               "val_segment": 3200, "val_clips": 2, "val_batch_size": 2, "num_workers": 0}},
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -57,22 +63,22 @@ def _config(tmp_path: Path, data_root: Path, **trainer) -> Path:
 
 def test_reconstruction_losses_fall_on_a_fixed_batch():
     """A few optimizer steps of the module's losses on one batch: the codec starts to fit it."""
-    from mediatok.codecs.audio import AudioCodecConfig
-    from mediatok.train.module import AudioCodecModule
+    from mediatok.codecs.audio import AudioCodec, AudioCodecConfig
+    from mediatok.train.audio import AudioLosses
+    from mediatok.train.module import CodecModule
 
     torch.manual_seed(0)
-    module = AudioCodecModule(AudioCodecConfig(**TINY_CODEC))
+    module = CodecModule(AudioCodec(AudioCodecConfig(**TINY_CODEC)), AudioLosses(16000))
     t = torch.arange(6400) / 16000
     batch = (0.1 * sum(torch.sin(2 * torch.pi * k * 140 * t) / k for k in range(1, 8)))[None, None].repeat(2, 1, 1)
     opt = torch.optim.AdamW(module.codec.parameters(), lr=3e-3)
     losses = []
     for _ in range(15):
-        terms = module.reconstruction_losses(batch, module.codec(batch))
-        loss = terms["mel"] + terms["stft"] + terms["phase"] + terms["commit"]
+        loss = module.losses.weights.total(module.losses(batch, module.codec(batch)))
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.8 * losses[0]
     assert module.lr_factor(0) < module.lr_factor(10_000) == 1.0  # warm-up, then the full rate
 
@@ -80,6 +86,7 @@ def test_reconstruction_losses_fall_on_a_fixed_batch():
 @pytest.mark.slow
 def test_fit_resume_and_export(tmp_path, data_root):
     from mediatok.cli import main
+    from mediatok.codecs.audio import AudioCodecConfig
     from mediatok.train.export import export
 
     config = _config(tmp_path, data_root)
@@ -91,11 +98,12 @@ def test_fit_resume_and_export(tmp_path, data_root):
     # last.ckpt is written at the last validation (every 2 batches).
     first = int(ckpt["state_dict"]["steps"])
     assert first >= 2
-    assert any(k.startswith("disc.") for k in ckpt["state_dict"])
+    assert any(k.startswith("discriminator.") for k in ckpt["state_dict"])
+    assert ckpt["codec"] == {"family": "audio", "model": AudioCodecConfig(**TINY_CODEC).to_dict()}
     main(["train", "fit", "--config", str(config), "--trainer.max_steps", "12", "--ckpt_path", str(last)])
     resumed = torch.load(last, map_location="cpu", weights_only=False)
     assert int(resumed["state_dict"]["steps"]) >= first + 2
-    codec = export(last, tmp_path / "exported", "tiny-fit", data_root, prior_minutes=0.05, short_id="tf")
+    codec = export(last, tmp_path / "exported", "tiny-fit", "tf", prior_data=data_root, minutes=0.05)
     assert sorted(p.name for p in (tmp_path / "exported").iterdir()) == ["config.json", "model.safetensors"]
     x = torch.from_numpy(np.load(data_root / "val.npy")[:8000].copy())
     y, sr = mediatok.load(tmp_path / "exported").decode(codec.encode(x, 16000))

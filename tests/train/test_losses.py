@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from mediatok.codecs.blocks import FramedISTFT, FramedSTFT
-from mediatok.train.discriminators import MultiDiscriminator, discriminator_loss, generator_losses
-from mediatok.train.losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
+from mediatok.train.audio import MultiDiscriminator, MultiResolutionSTFTLoss, MultiScaleMelLoss
+from mediatok.train.gan import discriminator_loss, generator_losses
 
 
 def _voiced(seconds: float = 0.5, f0: float = 150.0, sr: int = 16000) -> torch.Tensor:

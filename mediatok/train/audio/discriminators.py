@@ -1,4 +1,4 @@
-"""GAN discriminators for audio codecs and their losses (least-squares GAN, feature matching).
+"""GAN discriminators for audio codecs (their losses are media-independent: `mediatok.train.gan`).
 
 MultiPeriodDiscriminator: HiFi-GAN (Kong et al., 2020) - the waveform folded to (T/p, p), 2-d convolutions.
 MultiResolutionSTFTDiscriminator: UnivNet / Vocos - 2-d convolutions over log-magnitude spectrograms.
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
-Features = list[Tensor]
+from mediatok.train.gan import Features
 
 
 class PeriodDiscriminator(nn.Module):
@@ -63,7 +63,7 @@ class STFTDiscriminator(nn.Module):
 
 
 class MultiDiscriminator(nn.Module):
-    """Several discriminators applied to the same waveform. Returns a list of (score, features)."""
+    """Period and STFT discriminators applied to the same waveform (B, 1, T) -> [(score, features), ...]."""
 
     def __init__(
         self, periods: tuple[int, ...] = (2, 3, 5, 7, 11), resolutions: tuple[int, ...] = (512, 1024, 2048), channels: int = 32
@@ -75,19 +75,3 @@ class MultiDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> list[tuple[Tensor, Features]]:
         return [d(x) for d in self.discs]
-
-
-def discriminator_loss(real: list[tuple[Tensor, Features]], fake: list[tuple[Tensor, Features]]) -> Tensor:
-    """Least-squares GAN loss for the discriminator: real -> 1, fake -> 0."""
-    return sum(((1 - r).square().mean() + f.square().mean()) for (r, _), (f, _) in zip(real, fake)) / len(real)
-
-
-def generator_losses(real: list[tuple[Tensor, Features]], fake: list[tuple[Tensor, Features]]) -> tuple[Tensor, Tensor]:
-    """(adversarial loss, feature-matching loss) for the generator; real features are targets."""
-    adv = sum((1 - f).square().mean() for f, _ in fake) / len(fake)
-    fm = sum(
-        F.l1_loss(ff, rf.detach()) / (rf.detach().abs().mean() + 1e-5)
-        for (_, rfs), (_, ffs) in zip(real, fake)
-        for rf, ff in zip(rfs, ffs)
-    ) / sum(len(r[1]) for r in real)
-    return adv, fm

@@ -37,7 +37,7 @@ class ClipArray:
         root = Path(root)
         if not (root / f"{split}.npy").exists():
             raise FileNotFoundError(
-                f"{root / f'{split}.npy'} not found; run scripts/prepare_speech.py or mediatok.train.data.prepare_folder"
+                f"{root / f'{split}.npy'} not found; run scripts/prepare_speech.py or mediatok.train.audio.prepare_folder"
             )
         self.audio = np.load(root / f"{split}.npy", mmap_mode="r")
         self.offsets = np.load(root / f"{split}_offsets.npy")

@@ -1,0 +1,77 @@
+"""Audio callbacks: reconstructions written as .wav files, and PESQ/STOI on the validation crops.
+
+Both read the codec output that `CodecModule.validation_step` returns, so nothing runs the codec twice.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import soundfile as sf
+
+
+class AudioSamples(L.Callback):
+    """After each validation: write the first few reconstructions (and once, the references) as .wav files.
+
+    Writes into `<log_dir>/samples/step<N>/`; with a TensorBoard logger they are added there too.
+    """
+
+    def __init__(self, num: int = 3) -> None:
+        self.num = num
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if batch_idx != 0 or trainer.sanity_checking:
+            return
+        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask, not only rank 0
+        if not trainer.is_global_zero:
+            return
+        audio = pl_module.losses.reconstruction(outputs)[: self.num].detach()  # (n, 1, T)
+        sr = pl_module.codec.cfg.sample_rate
+        step = int(pl_module.steps)
+        root = Path(log_dir or trainer.default_root_dir) / "samples"
+        out = root / f"step{step:07d}"
+        out.mkdir(parents=True, exist_ok=True)
+        for i, (ref, deg) in enumerate(zip(batch[: self.num, 0], audio[:, 0])):
+            sf.write(str(out / f"{i}.wav"), deg.float().cpu().clamp(-1, 1).numpy(), sr)
+            if not (root / f"ref{i}.wav").exists():
+                sf.write(str(root / f"ref{i}.wav"), ref.cpu().numpy(), sr)
+        experiment = getattr(trainer.logger, "experiment", None)
+        if hasattr(experiment, "add_audio"):
+            for i, deg in enumerate(audio[:, 0]):
+                experiment.add_audio(f"sample/{i}", deg.float().cpu()[None], step, sr)
+
+
+class SpeechQuality(L.Callback):
+    """PESQ (WB, NB) and STOI of every validation crop, averaged and logged as val/pesq_wb, val/stoi, ...
+
+    Every `every` epochs; skipped, with nothing logged, when the optional `pesq` / `pystoi` packages are missing.
+    A checkpoint callback may monitor `val/pesq_wb`.
+    """
+
+    def __init__(self, every: int = 1) -> None:
+        self.every = every
+        self._rows: list[dict[str, float]] = []
+
+    def _active(self, trainer: L.Trainer) -> bool:
+        from mediatok.codecs.audio.metrics import have_quality_metrics
+
+        return trainer.current_epoch % self.every == 0 and have_quality_metrics()
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if not self._active(trainer):
+            return
+        from mediatok.codecs.audio.metrics import quality
+
+        sr = pl_module.codec.cfg.sample_rate
+        degraded = pl_module.losses.reconstruction(outputs)[:, 0].detach().float().cpu().numpy()
+        for ref, deg in zip(batch[:, 0].cpu().numpy(), degraded):
+            self._rows.append(quality(ref, deg, sr))
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if self._rows:
+            for key in self._rows[0]:
+                values = [r[key] for r in self._rows if not np.isnan(r[key])]
+                # PESQ finds no speech in some outputs of an untrained model; every rank must still log every key.
+                pl_module.log(f"val/{key}", float(np.mean(values)) if values else 0.0, sync_dist=True)
+        self._rows = []

@@ -21,9 +21,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--devices", type=int, default=None,
                    help="run through Lightning Trainer.predict on this many devices per node (DDP) instead")
     p.add_argument("--num-nodes", type=int, default=1, help="nodes for the Lightning run")
-    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
+    p.add_argument("--accelerator", default="auto",
+                   help="auto, cpu or gpu. Without --devices: gpu runs the codec on CUDA (an error if there is none), "
+                        "auto and cpu on the CPU; with --devices: Lightning's accelerator")
     p.add_argument("--strategy", default=None, help="Lightning strategy (default: auto, i.e. ddp for several devices)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _amount(amount: float, unit: str | None) -> str:
+    """How much media, as people say it: hours of audio, otherwise the family's own unit."""
+    if unit == "s":
+        return f"{amount / 3600:.3f} h"
+    return f"{amount:.4g} {unit}" if unit else "no media"
+
+
+def _rate(amount: float, unit: str | None, seconds: float) -> str:
+    if not amount or not unit:
+        return ""
+    per_second = amount / max(seconds, 1e-9)
+    return f", {per_second:.0f}x real time" if unit == "s" else f", {per_second:.4g} {unit}/s"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if not is_rank_zero():
         return 0
-    rate = f", {s.duration / s.seconds:.0f}x real time" if s.duration and s.shards_written else ""
-    print(f"{s.num_items} items, {s.num_tokens} tokens, {s.duration / 3600:.3f} h -> {s.out}/manifest.json "
-          f"({s.shards_written} shards written, {s.shards_skipped} already done, {s.seconds:.1f} s{rate})")
+    print(f"{s.num_items} items, {s.num_tokens} tokens, {_amount(s.amount, s.unit)} -> {s.out}/manifest.json "
+          f"({s.shards_written} shards written, {s.shards_skipped} already done, {s.seconds:.1f} s"
+          f"{_rate(s.amount, s.unit, s.seconds) if s.shards_written else ''})")
     if s.failures:
         print(f"{s.num_failed} items failed and were skipped:")
         for f in s.failures[:20]:

@@ -2,7 +2,8 @@
 
 Each predict "sample" is a whole shard job, so the distributed sampler hands out shards, each rank tokenizes
 its shards item by item (the same code as the worker processes) and `ShardWriter` writes them atomically.
-Shards depend only on the plan, never on the rank, so 1 process, N workers and N DDP ranks write the same bytes.
+Shards depend only on the plan, never on the rank, so 1 process, N workers and N DDP ranks write the same bytes
+(on the same kind of device). Nothing here imports the pipeline: both build on `jobs`.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
 
-from mediatok.tokenize.modalities import load_codec, loader_for
-from mediatok.tokenize.pipeline import ShardJob, tokenize_items
+from mediatok.tokenize.jobs import ShardJob, tokenize_items
+from mediatok.tokenize.media import load_codec, media_io, place
 from mediatok.tokenize.shards import write_shard
 
 
@@ -38,29 +39,38 @@ def _single(batch: list[ShardJob]) -> ShardJob:
 
 
 class TokenizeModule(L.LightningModule):
-    """Wraps a codec (or the name to load it by in each rank) for `Trainer.predict` over `ShardJobs`."""
+    """Wraps a codec (or the name to load it by in each rank) for `Trainer.predict` over `ShardJobs`.
+
+    A codec is not an `nn.Module` of this module, so Lightning does not move it: each rank puts it on its own
+    root device for the predict loop (and a codec object the caller passed in goes back where it was).
+    """
 
     def __init__(self, model: Any, header: dict[str, Any]) -> None:
         super().__init__()
         self.spec = model if isinstance(model, (str, os.PathLike)) else None
         self.codec = None if self.spec is not None else model
         self.header = header
+        self._home: torch.device | None = None
 
     def setup(self, stage: str) -> None:
-        torch.set_num_threads(1)  # the same kernels as the worker-process path, hence the same tokens
         if self.codec is None:
             self.codec = load_codec(self.spec)
+        self.io = media_io(self.codec)
 
     def transfer_batch_to_device(self, batch: ShardJob, device: torch.device, dataloader_idx: int) -> ShardJob:
         return batch  # a job names files; the codec moves what it reads
 
     def on_predict_start(self) -> None:
-        if not isinstance(self.codec, torch.nn.Module) and hasattr(self.codec, "to"):
-            self.codec.to(self.device)  # a non-Module wrapper is not moved by Lightning
+        self._home = getattr(self.codec, "device", None)
+        self.codec = place(self.codec, self.trainer.strategy.root_device)
+
+    def on_predict_end(self) -> None:
+        if self._home is not None:
+            self.codec = place(self.codec, self._home)
 
     def predict_step(self, job: ShardJob, batch_idx: int) -> tuple[ShardJob, list, list, list]:
-        """One shard job -> (job, records, token arrays, failures)."""
-        return (job, *tokenize_items(job, self.codec, loader_for(self.codec), self.header))
+        """One shard job -> (job, records, token arrays, failures), with one intra-op thread like every path."""
+        return (job, *tokenize_items(job, self.codec, self.io, self.header))
 
 
 class ShardWriter(BasePredictionWriter):

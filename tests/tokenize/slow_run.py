@@ -4,17 +4,16 @@ from __future__ import annotations
 import sys
 import time
 
-from mediatok.tokenize import command
-from mediatok.tokenize.modalities import AudioLoader
+from mediatok.tokenize import command, jobs
 
-_tokenize = AudioLoader.tokenize
+_tokenize_item = jobs.tokenize_item
 
 
-def _slow_tokenize(self, codec, x, info):
+def _slow_tokenize_item(item, codec, io):
     time.sleep(0.15)
-    return _tokenize(self, codec, x, info)
+    return _tokenize_item(item, codec, io)
 
 
 if __name__ == "__main__":
-    AudioLoader.tokenize = _slow_tokenize
+    jobs.tokenize_item = _slow_tokenize_item
     sys.exit(command.main(sys.argv[1:]))

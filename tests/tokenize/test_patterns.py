@@ -1,6 +1,8 @@
 """Flattening patterns: the documented layouts, exact inverses, and refusal of malformed sequences."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -51,3 +53,39 @@ def test_bad_input_is_refused():
         delay.invert(seq)
     with pytest.raises(ValueError, match="pattern must be one of"):
         get_pattern("zigzag", 2, 8)
+
+
+def test_image_grid_is_read_in_raster_order():
+    codes = torch.tensor([[[1, 2], [3, 4]], [[5, 6], [7, 8]]])  # (Q=2, h=2, w=2), K=10: row 0 then row 1
+    flat = get_pattern("flat", 2, 10)
+    assert flat.apply(codes, grid_ndim=2).tolist() == [1, 15, 2, 16, 3, 17, 4, 18]
+    delay = get_pattern("delay", 2, 10)
+    assert delay.apply(codes, grid_ndim=2).tolist() == [[1, 2, 3, 4, 10], [10, 5, 6, 7, 8]]
+    assert torch.equal(flat.invert(flat.apply(codes, grid_ndim=2), grid=(2, 2)), codes)
+
+
+@pytest.mark.parametrize("name", PATTERNS)
+@pytest.mark.parametrize(("shape", "grid_ndim"), [
+    ((4, 3, 5), 2), ((4, 1, 1), 2), ((4, 0, 3), 2),  # images (Q, h, w)
+    ((4, 2, 3, 4), 3), ((4, 1, 2, 1), 3),            # volumes (Q, d, h, w)
+    ((2, 4, 3, 5), 2),                               # a batch of images (B, Q, h, w)
+])
+def test_grids_2d_and_3d_invert_exactly(name: str, shape: tuple[int, ...], grid_ndim: int):
+    codes = torch.randint(0, 100, shape, generator=torch.Generator().manual_seed(1))
+    p = get_pattern(name, 4, 100)
+    seq = p.apply(codes, grid_ndim=grid_ndim)
+    grid = shape[-grid_ndim:]
+    lead = shape[: len(shape) - grid_ndim]
+    assert torch.equal(seq, p.apply(codes.reshape(*lead, math.prod(grid))))  # the pattern over raster positions
+    assert torch.equal(p.invert(seq, grid=grid), codes)
+    assert p.invert(seq).shape == (*lead, math.prod(grid))  # without the grid: positions in raster order
+
+
+def test_grid_errors_name_the_layout():
+    p = get_pattern("flat", 2, 8)
+    with pytest.raises(ValueError, match=r"\(\.\.\., 2, h, w\)"):
+        p.apply(torch.zeros(3, 4, 4, dtype=torch.long), grid_ndim=2)
+    with pytest.raises(ValueError, match=r"\(\.\.\., 2, d, h, w\)"):
+        p.apply(torch.zeros(2, 4, 4, dtype=torch.long), grid_ndim=3)
+    with pytest.raises(ValueError, match=r"grid \(3, 3\) does not hold the 8 positions"):
+        p.invert(p.apply(torch.zeros(2, 2, 4, dtype=torch.long), grid_ndim=2), grid=(3, 3))

@@ -16,10 +16,10 @@ from mediatok.tokenize import TokenDataset, tokenize_dataset
 
 
 def _expected_codes(codec, file: Path) -> torch.Tensor:
-    data, sr = sf.read(file, dtype="float32", always_2d=True)
+    data, sr = sf.read(file, dtype="float32", always_2d=True)  # (samples, channels)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the resampling notice
-        return codec.tokenize(torch.from_numpy(data.mean(axis=1, dtype=np.float32))[None], sample_rate=sr)
+        return codec.tokenize(torch.from_numpy(data.T.copy()), sample_rate=sr)
 
 
 def test_shards_hold_the_codec_tokens(tmp_path: Path, codec, speech_dir: Path):
@@ -35,15 +35,17 @@ def test_shards_hold_the_codec_tokens(tmp_path: Path, codec, speech_dir: Path):
 
     ds = TokenDataset(out, pattern=None)
     assert ds.ids == sorted(ds.ids) and len(ds) == 10 and "spk-a/broken.wav" not in ds.ids
-    assert ds.ids[0] == "example.wav" and ds[0]["shape"] == [4, 410]  # 8.2 s of real speech at 50 Hz
+    assert ds.ids[0] == "example.wav" and ds[0]["shape"] == (4, 410)  # 8.2 s of real speech at 50 Hz
     for i in (0, 4, 9):
         item = ds[i]
         expected = _expected_codes(codec, speech_dir / item["path"])
         assert torch.equal(item["tokens"], expected), item["id"]
-        assert item["shape"] == [4, expected.shape[1]]
+        assert item["shape"] == (4, expected.shape[1]) == ds.shape(i)
         info = sf.info(speech_dir / item["path"])
-        assert item["sample_rate"] == info.samplerate and item["duration"] == pytest.approx(info.duration)
-    assert abs(summary.duration - sum(ds[i]["duration"] for i in range(len(ds)))) < 1e-9
+        assert item["sample_rate"] == info.samplerate  # the audio reader's kwargs for tokenize, recorded
+        assert item["unit"] == "s" and item["amount"] == pytest.approx(info.duration)  # the audio I/O's amount
+    assert summary.unit == manifest["unit"] == "s"
+    assert abs(summary.amount - sum(ds[i]["amount"] for i in range(len(ds)))) < 1e-9
     for name, data in ((p.name, p.read_bytes()) for p in out.iterdir()):  # nothing machine-specific inside
         assert str(tmp_path).encode() not in data and str(speech_dir).encode() not in data, name
 
@@ -135,20 +137,37 @@ def test_nothing_to_tokenize_is_an_error(tmp_path: Path, codec):
 
 def test_a_dying_worker_stops_the_run_and_a_rerun_finishes_it(tmp_path: Path, codec, speech_dir: Path, tree_bytes,
                                                                 monkeypatch):
-    from mediatok.tokenize.modalities import AudioLoader
+    from mediatok.tokenize import jobs
 
     tokenize_dataset(speech_dir, tmp_path / "reference", codec, shard_size=2, progress=False)
-    original = AudioLoader.tokenize
+    original = jobs.tokenize_item
 
-    def crash_on_utt05(self, codec, x, info):
-        if info["num_samples"] == 10400:  # utt05 (1.3 s at 8 kHz): its worker dies as if the OOM killer took it
+    def crash_on_utt05(item, codec, io):
+        if item.path == "spk-b/utt05.wav":  # its worker dies as if the OOM killer took it
             os._exit(3)
-        return original(self, codec, x, info)
+        return original(item, codec, io)
 
-    monkeypatch.setattr(AudioLoader, "tokenize", crash_on_utt05)  # fork workers inherit the patch
+    monkeypatch.setattr(jobs, "tokenize_item", crash_on_utt05)  # fork workers inherit the patch
     with pytest.raises(RuntimeError, match="worker process died"):
         tokenize_dataset(speech_dir, tmp_path / "out", codec, shard_size=2, workers=2, progress=False)
     assert not (tmp_path / "out" / "manifest.json").exists()
-    monkeypatch.setattr(AudioLoader, "tokenize", original)
+    monkeypatch.setattr(jobs, "tokenize_item", original)
     summary = tokenize_dataset(speech_dir, tmp_path / "out", codec, shard_size=2, workers=2, progress=False)
     assert summary.shards_skipped >= 1 and tree_bytes(tmp_path / "out") == tree_bytes(tmp_path / "reference")
+
+
+def test_older_format_shards_are_rewritten_not_reused(tmp_path: Path, codec, speech_dir: Path, tree_bytes, caplog):
+    out = tmp_path / "out"
+    tokenize_dataset(speech_dir, out, codec, shard_size=4, progress=False)
+    reference = tree_bytes(out)
+    for index in out.glob("shard-*.json"):  # what mediatok-tokens/1 left: same files, older layout
+        doc = json.loads(index.read_text())
+        index.write_text(json.dumps({**doc, "format": "mediatok-tokens/1"}))
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**manifest, "format": "mediatok-tokens/1"}))
+    with pytest.raises(ValueError, match=r"format 'mediatok-tokens/1', expected 'mediatok-tokens/2': re-tokenize"):
+        TokenDataset(out)
+    summary = tokenize_dataset(speech_dir, out, codec, shard_size=4, progress=False)
+    assert (summary.shards_written, summary.shards_skipped) == (3, 0)
+    assert "shard-00000.json is format 'mediatok-tokens/1'" in caplog.text
+    assert tree_bytes(out) == reference

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mediatok.tokenize import AudioLoader, discover
+from mediatok.codecs.audio import AUDIO_IO
+from mediatok.tokenize import discover
 
-AUDIO = AudioLoader.extensions
+AUDIO = AUDIO_IO.read_suffixes
 
 
 def _touch(root: Path, *names: str) -> None:

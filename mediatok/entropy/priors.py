@@ -17,6 +17,8 @@ from torch import Tensor
 
 from mediatok.entropy import _kernels as K
 from mediatok.entropy import _models as M
+from mediatok.entropy._checks import check_keys, flat_grid, grid_frames, state_int
+from mediatok.entropy._context_fit import class_counts, kl_kmeans, pair_counts
 from mediatok.entropy.cdf import quantize_pmf
 from mediatok.entropy.coder import (DEFAULT_PRECISION, RangeDecoder, RangeEncoder, _as_data, _check_precision,
                                     _decode_status, _run_encoder, as_array, decode_indexed, encode_indexed)
@@ -27,18 +29,21 @@ MAX_FRAMES = 1 << 26  # about 10 days at 75 frames/s: a decoder never allocates 
 
 
 class FrequencyPrior:
-    """Per-codebook static frequency tables for indices (Q, T): codebook q codes with its own integer CDF.
+    """Per-codebook static frequency tables for indices (Q, *S): codebook q codes with its own integer CDF.
 
     prior = FrequencyPrior.fit(train_indices, codebook_sizes=1024)   # (Q, N) LongTensor
-    blob = prior.encode(indices)                                       # (Q, T) -> bytes
-    prior.decode(blob, num_frames=T)                                   # -> (Q, T) LongTensor
+    blob = prior.encode(indices)                                       # (Q, *S) -> bytes
+    prior.decode(blob, (Q, *S))                                        # -> (Q, *S) LongTensor (or an int T)
     state = prior.state_dict()   # {"cdf": int32 (Q, Kmax+1), "sizes": int32 (Q,), "precision": int32 ()}
     FrequencyPrior.from_state_dict(state)   # store `state` in the codec's safetensors under a prefix
 
     Tables are integers fixed at fit time, so encoder and decoder agree on every machine. Symbols are
-    coded frame by frame (t-major: all Q codebooks of frame 0, then frame 1, ...). Unseen codes keep a
-    small probability (counts + `smoothing`, and every code >= 1/2^precision).
+    coded frame by frame (t-major: all Q codebooks of frame 0, then frame 1, ...); a grid S = (h, w) or
+    (d, h, w) is flattened into frames in raster order, so (Q, T) bytes are what they always were.
+    Unseen codes keep a small probability (counts + `smoothing`, and every code >= 1/2^precision).
     """
+
+    kind = "frequency"
 
     def __init__(self, cdf: Tensor, sizes: Tensor, precision: int = DEFAULT_PRECISION) -> None:
         self.precision = _check_precision(int(precision))
@@ -49,9 +54,12 @@ class FrequencyPrior:
                              f"{tuple(self.sizes.shape)}")
         self._lengths = (self.sizes + 1).numpy()
         self._offsets = np.zeros(self.sizes.shape[0], np.int32)
+        if self.sizes.numel() == 0 or int(self.sizes.min()) < 1 or int(self.sizes.max()) + 1 > self.cdf.shape[1]:
+            raise ValueError(f"FrequencyPrior 'sizes' {self.sizes.tolist()} do not fit 'cdf' tables of width "
+                             f"{self.cdf.shape[1]}")
         bad = K.check_tables(self.cdf.numpy(), self._lengths, self.precision, 2)
         if bad >= 0:
-            raise ValueError(f"FrequencyPrior table {bad} is not a valid {self.precision}-bit CDF")
+            raise ValueError(f"FrequencyPrior 'cdf' table {bad} is not a valid {self.precision}-bit CDF")
         top = (self.cdf[:, 1:] - self.cdf[:, :-1]).max(-1).values.double()  # (Q,) largest frequency
         self._min_frame_bits = float((self.precision - top.log2()).sum())
 
@@ -82,16 +90,14 @@ class FrequencyPrior:
         return cls(cdf, torch.tensor(sizes, dtype=torch.int32), precision)
 
     def _check_indices(self, indices: Tensor) -> np.ndarray:
-        idx = as_array(indices, np.int64, "indices")
-        if idx.ndim != 2 or idx.shape[0] != self.num_codebooks:
-            raise ValueError(f"indices must be (Q={self.num_codebooks}, T), got shape {idx.shape}")
-        return idx
+        """(Q, *S) -> (Q, N) int64 array in raster order."""
+        return as_array(flat_grid(indices, self.num_codebooks)[0], np.int64, "indices")
 
     def _table_index(self, frames: int) -> np.ndarray:
         return np.tile(np.arange(self.num_codebooks, dtype=np.int32), frames)  # (T*Q,) t-major
 
     def encode(self, indices: Tensor) -> bytes:
-        """Entropy-code indices (Q, T) into bytes (no header: store Q, T in the container)."""
+        """Entropy-code indices (Q, *S) into bytes (no header: store the shape in the container)."""
         idx = self._check_indices(indices)
         sym = np.ascontiguousarray(idx.T).reshape(-1)  # (T*Q,) frame by frame
         return encode_indexed(sym, self._table_index(idx.shape[1]), self.cdf.numpy(), self._lengths,
@@ -105,21 +111,20 @@ class FrequencyPrior:
             return MAX_FRAMES
         return min(MAX_FRAMES, int((8 * num_bytes + 2 * self.precision + 64) / min_bits) + 1)
 
-    def decode(self, data: bytes, num_frames: int) -> Tensor:
-        """Inverse of encode: LongTensor (Q, num_frames). BitstreamError if data cannot hold that many."""
-        t = int(num_frames)
-        if t < 0:
-            raise ValueError(f"num_frames must be >= 0, got {num_frames}")
+    def decode(self, data: bytes, shape: int | tuple[int, ...]) -> Tensor:
+        """Inverse of encode: LongTensor of shape (Q, *S) (an int T means (Q, T)). BitstreamError, before
+        any allocation, if shape has another Q or more frames than data can hold."""
+        t, full = grid_frames(shape, self.num_codebooks, "FrequencyPrior.decode")
         limit = self.max_frames(len(data))
         if t > limit:
             raise BitstreamError(f"{len(data)} bytes cannot hold {t} frames of {self.num_codebooks} codebooks "
                                  f"(at most {limit}): the frame count or the stream is corrupt")
         out = decode_indexed(data, self._table_index(t), self.cdf.numpy(), self._lengths, self._offsets,
                              self.precision, escape=False)
-        return torch.from_numpy(out.reshape(t, self.num_codebooks).T.copy())  # (Q, T)
+        return torch.from_numpy(out.reshape(t, self.num_codebooks).T.copy()).reshape(full)  # (Q, *S)
 
     def bits(self, indices: Tensor) -> float:
-        """Ideal information content of indices (Q, T) under the integer tables, in bits."""
+        """Ideal information content of indices (Q, *S) under the integer tables, in bits."""
         idx = torch.from_numpy(self._check_indices(indices))
         freq = (self.cdf[:, 1:] - self.cdf[:, :-1]).double()  # (Q, Kmax)
         return float(-(torch.gather(freq, 1, idx).log2() - self.precision).sum())
@@ -131,11 +136,11 @@ class FrequencyPrior:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Tensor]) -> FrequencyPrior:
-        """Rebuild from state_dict() output (validated: tables must be proper CDFs)."""
-        missing = {"cdf", "sizes", "precision"} - set(state)
-        if missing:
-            raise ValueError(f"FrequencyPrior state is missing {sorted(missing)}")
-        return cls(state["cdf"], state["sizes"], int(state["precision"]))
+        """Rebuild from state_dict() output, which may be untrusted: ValueError naming the bad key."""
+        owner = "FrequencyPrior"
+        check_keys(state, {"cdf", "sizes", "precision"}, owner)
+        precision = int(state_int(state, "precision", 0, owner))
+        return cls(state_int(state, "cdf", 2, owner), state_int(state, "sizes", 1, owner), precision)
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         """In-place load, like nn.Module."""
@@ -144,12 +149,14 @@ class FrequencyPrior:
 
 
 class MarkovPrior:
-    """First-order context prior for indices (Q, T): symbol (q, t) is coded with the table of the context
-    class of the previous frame's symbol in codebook q (a start context at t = 0).
+    """First-order context prior for indices (Q, *S): symbol (q, t) is coded with the table of the context
+    class of the previous frame's symbol in codebook q (a start context at t = 0). Grids are flattened
+    into frames in raster order, so the context of a pixel is its left neighbour (or the end of the row
+    above).
 
-    prior = MarkovPrior.fit([clip_indices, ...], codebook_sizes=1024, num_classes=64)  # each (Q, T)
-    blob = prior.encode(indices)                          # (Q, T) -> bytes
-    prior.decode(blob, num_frames=T)                      # -> (Q, T) LongTensor
+    prior = MarkovPrior.fit([clip_indices, ...], codebook_sizes=1024, num_classes=64)  # each (Q, *S_i)
+    blob = prior.encode(indices)                          # (Q, *S) -> bytes
+    prior.decode(blob, (Q, *S))                           # -> (Q, *S) LongTensor (or an int T: (Q, T))
     state = prior.state_dict()   # {"rows", "cdf", "row_codebook", "sizes", "precision"}: int32 tensors
 
     Speech codec tokens at 50 frames/s change slowly, so the previous frame predicts the next far better
@@ -158,8 +165,11 @@ class MarkovPrior:
     KL k-means on their next-symbol counts (each context joins the class whose distribution codes its
     counts in the fewest bits), and each class gets one integer table. rows[q, s] is the table of
     previous symbol s (s = sizes[q]: the start context). Tables are integers fixed at fit time, so encoder
-    and decoder agree on every machine; decoding runs frame by frame in one numba kernel.
+    and decoder agree on every machine; decoding runs frame by frame in one numba kernel. Fitting counts
+    only the (previous, next) pairs it sees, so memory grows with the tokens, not with K^2.
     """
+
+    kind = "markov"
 
     def __init__(self, rows: Tensor, cdf: Tensor, row_codebook: Tensor, sizes: Tensor,
                  precision: int = DEFAULT_PRECISION) -> None:
@@ -174,21 +184,21 @@ class MarkovPrior:
                              f"got {tuple(self.rows.shape)}, {tuple(self.cdf.shape)}, "
                              f"{tuple(self.row_codebook.shape)}, {tuple(self.sizes.shape)}")
         if q == 0 or int(self.sizes.min()) < 1 or int(self.sizes.max()) + 1 > self.cdf.shape[1]:
-            raise ValueError(f"MarkovPrior codebook sizes {self.sizes.tolist()} do not fit tables of width "
+            raise ValueError(f"MarkovPrior 'sizes' {self.sizes.tolist()[:8]} do not fit 'cdf' tables of width "
                              f"{self.cdf.shape[1]}")
         if r == 0 or int(self.row_codebook.min()) < 0 or int(self.row_codebook.max()) >= q:
-            raise ValueError("MarkovPrior row_codebook must name a codebook for every table")
+            raise ValueError("MarkovPrior 'row_codebook' must name a codebook for every table")
         if int(self.rows.min()) < 0 or int(self.rows.max()) >= r:
-            raise ValueError(f"MarkovPrior rows must index the {r} tables")
+            raise ValueError(f"MarkovPrior 'rows' must index the {r} tables")
         for j in range(q):  # every context of codebook j (start included) must use one of j's own tables
             used = self.rows[j, : int(self.sizes[j]) + 1].long()
             if bool((self.row_codebook[used] != j).any()):
-                raise ValueError(f"MarkovPrior rows of codebook {j} point at another codebook's tables")
+                raise ValueError(f"MarkovPrior 'rows' of codebook {j} point at another codebook's tables")
         self._lengths = (self.sizes[self.row_codebook.long()] + 1).numpy()  # (R,)
         self._offsets = np.zeros(r, np.int32)
         bad = K.check_tables(self.cdf.numpy(), self._lengths, self.precision, 2)
         if bad >= 0:
-            raise ValueError(f"MarkovPrior table {bad} is not a valid {self.precision}-bit CDF")
+            raise ValueError(f"MarkovPrior 'cdf' table {bad} is not a valid {self.precision}-bit CDF")
         top = (self.cdf[:, 1:] - self.cdf[:, :-1]).max(-1).values.double()  # (R,) largest frequency per table
         cheapest = self.precision - top.log2()  # (R,) fewest bits any symbol costs in that table
         self._min_frame_bits = float(sum(float(cheapest[self.row_codebook == j].min()) for j in range(q)))
@@ -225,14 +235,9 @@ class MarkovPrior:
         tables, owners = [], []
         for j in range(q):
             k = sizes[j]
-            counts = np.zeros((k + 1, k))  # (previous symbol or start, symbol)
-            for c in clips:
-                if c.shape[1]:
-                    prev = np.concatenate([[k], c[j, :-1]])
-                    np.add.at(counts, (prev, c[j]), 1.0)
-            label = _kl_kmeans(counts, min(classes[j], k + 1), iterations)  # (k+1,) class per context
-            pooled = np.zeros((int(label.max()) + 1, k))
-            np.add.at(pooled, label, counts)
+            ctx, sym, cnt = pair_counts(clips, j, k)  # sparse (previous symbol or start = k, symbol) counts
+            label = kl_kmeans(ctx, sym, cnt, k + 1, k, min(classes[j], k + 1), iterations)  # (k+1,) class per context
+            pooled = class_counts(ctx, sym, cnt, label, k)  # (C, k)
             first = len(tables)
             for row in pooled:
                 pmf = torch.zeros(kmax, dtype=torch.float64)
@@ -248,9 +253,8 @@ class MarkovPrior:
                    torch.tensor(sizes, dtype=torch.int32), precision)
 
     def _check_indices(self, indices: Tensor) -> np.ndarray:
-        idx = as_array(indices, np.int64, "indices")
-        if idx.ndim != 2 or idx.shape[0] != self.num_codebooks:
-            raise ValueError(f"indices must be (Q={self.num_codebooks}, T), got shape {idx.shape}")
+        """(Q, *S) -> (Q, N) int64 array in raster order, every index inside its codebook."""
+        idx = as_array(flat_grid(indices, self.num_codebooks)[0], np.int64, "indices")
         if idx.size and (idx.min() < 0 or (idx >= self.sizes.numpy()[:, None]).any()):
             raise ValueError(f"indices must lie in [0, codebook_size) for their codebook (sizes {self.sizes.tolist()})")
         return idx
@@ -262,7 +266,7 @@ class MarkovPrior:
         return self.rows.numpy()[np.arange(idx.shape[0])[:, None], prev]  # (Q, T)
 
     def encode(self, indices: Tensor) -> bytes:
-        """Entropy-code indices (Q, T) into bytes (no header: store Q, T in the container)."""
+        """Entropy-code indices (Q, *S) into bytes (no header: store the shape in the container)."""
         idx = self._check_indices(indices)
         sym = np.ascontiguousarray(idx.T).reshape(-1)  # (T*Q,) frame by frame
         tab = np.ascontiguousarray(self._tables_for(idx).T).reshape(-1).astype(np.int32)
@@ -275,11 +279,10 @@ class MarkovPrior:
             return MAX_FRAMES
         return min(MAX_FRAMES, int((8 * num_bytes + 2 * self.precision + 64) / self._min_frame_bits) + 1)
 
-    def decode(self, data: bytes, num_frames: int) -> Tensor:
-        """Inverse of encode: LongTensor (Q, num_frames). BitstreamError if data cannot hold that many."""
-        t = int(num_frames)
-        if t < 0:
-            raise ValueError(f"num_frames must be >= 0, got {num_frames}")
+    def decode(self, data: bytes, shape: int | tuple[int, ...]) -> Tensor:
+        """Inverse of encode: LongTensor of shape (Q, *S) (an int T means (Q, T)). BitstreamError, before
+        any allocation, if shape has another Q or more frames than data can hold."""
+        t, full = grid_frames(shape, self.num_codebooks, "MarkovPrior.decode")
         stream = _as_data(data)
         limit = self.max_frames(stream.shape[0])
         if t > limit:
@@ -290,14 +293,14 @@ class MarkovPrior:
             self._lut = K.slot_lut(self.cdf.numpy(), self._lengths, self.precision)
         _decode_status(K.decode_markov(stream, self.rows.numpy(), self.cdf.numpy(), self._lengths, self._lut,
                                        self.precision, out))
-        return torch.from_numpy(np.ascontiguousarray(out.T))  # (Q, T)
+        return torch.from_numpy(np.ascontiguousarray(out.T)).reshape(full)  # (Q, *S)
 
     def bits(self, indices: Tensor) -> float:
-        """Ideal information content of indices (Q, T) under the integer tables, in bits."""
+        """Ideal information content of indices (Q, *S) under the integer tables, in bits."""
         return float(self.codebook_bits(indices).sum())
 
     def codebook_bits(self, indices: Tensor) -> Tensor:
-        """Ideal information content of each codebook's row of indices (Q, T), in bits: float64 (Q,)."""
+        """Ideal information content of each codebook's indices (Q, *S), in bits: float64 (Q,)."""
         idx = self._check_indices(indices)
         tab = torch.from_numpy(self._tables_for(idx).astype(np.int64))  # (Q, T)
         freq = (self.cdf[:, 1:] - self.cdf[:, :-1]).double()  # (R, Kmax)
@@ -310,11 +313,13 @@ class MarkovPrior:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Tensor]) -> MarkovPrior:
-        """Rebuild from state_dict() output (validated: tables, rows and owners must be consistent)."""
-        missing = {"rows", "cdf", "row_codebook", "sizes", "precision"} - set(state)
-        if missing:
-            raise ValueError(f"MarkovPrior state is missing {sorted(missing)}")
-        return cls(state["rows"], state["cdf"], state["row_codebook"], state["sizes"], int(state["precision"]))
+        """Rebuild from state_dict() output, which may be untrusted (tables, rows and owners must be
+        consistent): ValueError naming the bad key."""
+        owner = "MarkovPrior"
+        check_keys(state, {"rows", "cdf", "row_codebook", "sizes", "precision"}, owner)
+        precision = int(state_int(state, "precision", 0, owner))
+        return cls(state_int(state, "rows", 2, owner), state_int(state, "cdf", 2, owner),
+                   state_int(state, "row_codebook", 1, owner), state_int(state, "sizes", 1, owner), precision)
 
 
 def prior_from_state_dict(state: dict[str, Tensor]) -> FrequencyPrior | MarkovPrior:
@@ -323,6 +328,8 @@ def prior_from_state_dict(state: dict[str, Tensor]) -> FrequencyPrior | MarkovPr
 
 
 def _as_clips(indices: Tensor | Sequence[Tensor]) -> list[np.ndarray]:
+    """Training clips as (Q, N) int64 arrays: a (Q, T) clip, a (B, Q, T) batch, or a list of (Q, *S_i) clips
+    (grids flattened in raster order, as the priors code them)."""
     if isinstance(indices, (Tensor, np.ndarray)):
         arr = np.asarray(indices.cpu() if isinstance(indices, Tensor) else indices)
         clips = list(arr) if arr.ndim == 3 else [arr]
@@ -331,31 +338,10 @@ def _as_clips(indices: Tensor | Sequence[Tensor]) -> list[np.ndarray]:
     if not clips:
         raise ValueError("no indices to fit on")
     for c in clips:
-        if c.ndim != 2 or not np.issubdtype(c.dtype, np.integer):
-            raise ValueError(f"indices must be integer (Q, T) clips or a (B, Q, T) batch, got {c.dtype} {c.shape}")
-    return [c.astype(np.int64) for c in clips]
-
-
-def _kl_kmeans(counts: np.ndarray, num_classes: int, iterations: int) -> np.ndarray:
-    """Cluster the rows of counts (contexts x symbols) into num_classes groups, each row joining the group
-    whose pooled distribution gives its counts the highest likelihood. Returns compact labels (R,)."""
-    mass = counts.sum(1)
-    order = np.argsort(-mass, kind="stable")
-    label = np.full(counts.shape[0], -1, np.int64)
-    seeds = counts[order[:num_classes]]  # groups start from the heaviest contexts' own distributions
-    logp = np.log((seeds + 0.5) / (seeds + 0.5).sum(1, keepdims=True))  # (C, K)
-    for _ in range(iterations):
-        # (R,) most likely group per context; unseen contexts (no counts) tie everywhere and join group 0,
-        # the one seeded by the most frequent context
-        new = (counts @ logp.T).argmax(1)
-        if np.array_equal(new, label):
-            break
-        label = new
-        pooled = np.zeros((num_classes, counts.shape[1]))
-        np.add.at(pooled, label, counts)
-        logp = np.log((pooled + 0.5) / (pooled + 0.5).sum(1, keepdims=True))
-    _, compact = np.unique(label, return_inverse=True)
-    return compact.reshape(-1)
+        if c.ndim < 2 or not np.issubdtype(c.dtype, np.integer):
+            raise ValueError(f"indices must be integer (Q, T) clips, a (B, Q, T) batch or a list of (Q, *S) grids, "
+                             f"got {c.dtype} {c.shape}")
+    return [c.reshape(c.shape[0], -1).astype(np.int64) for c in clips]  # (Q, N) raster order
 
 
 class AdaptivePrior:

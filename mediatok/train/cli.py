@@ -20,8 +20,11 @@ from lightning.pytorch.cli import LightningCLI
 from mediatok.train.module import CodecModule
 
 
-def train_main(args: list[str] | None = None) -> LightningCLI:
-    """Run LightningCLI with `args` (sys.argv[1:] when None); process-wide settings are restored afterwards."""
+def train_main(args: list[str] | None = None, run: bool = True) -> LightningCLI:
+    """Run LightningCLI with `args` (sys.argv[1:] when None); process-wide settings are restored afterwards.
+
+    run=False only builds the trainer, module and data module from args without a subcommand (for checks).
+    """
     precision = torch.get_float32_matmul_precision()
     with warnings.catch_warnings():
         # `mediatok train ...` passes args explicitly while sys.argv still holds the full command, which Lightning's
@@ -29,7 +32,7 @@ def train_main(args: list[str] | None = None) -> LightningCLI:
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         torch.set_float32_matmul_precision("high")  # TF32 matmuls on GPUs that have them: ~2x, quality unchanged
         try:
-            return LightningCLI(CodecModule, L.LightningDataModule, subclass_mode_data=True, args=args,
+            return LightningCLI(CodecModule, L.LightningDataModule, subclass_mode_data=True, args=args, run=run,
                                 save_config_kwargs={"overwrite": True})
         finally:
             torch.set_float32_matmul_precision(precision)

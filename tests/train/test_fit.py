@@ -121,3 +121,20 @@ def test_two_process_ddp_fit(tmp_path, data_root):
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in proc.stderr + proc.stdout
     ckpt = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=False)
     assert int(ckpt["state_dict"]["steps"]) >= 2
+
+
+def test_train_main_leaves_process_settings_as_they_were(tmp_path, data_root, monkeypatch):
+    """Matmul precision is "high" during the run only, and warning filters come back unchanged."""
+    import warnings
+
+    from mediatok.train.cli import train_main
+
+    set_precision, calls = torch.set_float32_matmul_precision, []
+    monkeypatch.setattr(torch, "set_float32_matmul_precision", lambda p: (calls.append(p), set_precision(p))[1])
+    set_precision("highest")
+    filters = list(warnings.filters)
+    torch.set_num_threads(1)
+    train_main(["fit", "--config", str(_config(tmp_path, data_root, max_steps=1))])
+    assert calls == ["high", "highest"]
+    assert torch.get_float32_matmul_precision() == "highest"
+    assert warnings.filters == filters

@@ -1,0 +1,49 @@
+"""The shipped training configs parse, build what they say, and keep the speech-16k recipe's hyper-parameters."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from mediatok.codecs.audio import AudioCodec, SpeechCodec
+from mediatok.train.audio import AudioDataModule, AudioLosses
+from mediatok.train.cli import train_main
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+SHIPPED = ROOT / "pretrained" / "speech-16k"
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+def test_config_parses(config, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        train_main(["fit", "--config", str(config), "--print_config"])
+    assert exit_.value.code in (0, None)
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert resolved["model"]["codec"]["class_path"] == "mediatok.codecs.audio.AudioCodec"
+    rate = resolved["model"]["codec"]["init_args"]["cfg"]["sample_rate"]
+    assert resolved["model"]["losses"]["init_args"]["sample_rate"] == rate  # the mel filters match the codec
+
+
+def test_speech_16k_recipe_builds_the_shipped_network_from_the_shipped_weights():
+    cli = train_main(["--config", str(ROOT / "configs/audio/speech-16k-cpu.yaml"), "--model.init_from", str(SHIPPED),
+                      "--trainer.devices", "1", "--trainer.strategy", "auto", "--trainer.logger", "false"], run=False)
+    module, data = cli.model, cli.datamodule
+    assert isinstance(module.codec, AudioCodec) and isinstance(module.losses, AudioLosses)
+    assert module.discriminator is None
+    assert module.codec.cfg.to_dict() == json.loads((SHIPPED / "config.json").read_text())["model"]
+    shipped = SpeechCodec.load(SHIPPED).model.state_dict()
+    assert all(torch.equal(v, shipped[k]) for k, v in module.codec.state_dict().items())
+    h = module.hparams
+    assert (h.lr, h.warmup_steps, h.decay_start, h.decay_steps, h.min_lr_ratio, h.grad_clip) == (
+        0.0015, 200, 1400, 2200, 0.05, 10.0)
+    assert module.losses.stft.resolutions == (320, 1024)
+    w = module.losses.weights
+    assert (w.mel, w.stft, w.phase, w.commit) == (1.0, 1.0, 1.0, 1.0)
+    assert isinstance(data, AudioDataModule)
+    data_args = {k: v for k, v in data.hparams.items() if not k.startswith("_")}
+    assert data_args == dict(root="data/speech16k", segment=16000, batch_size=6, epoch_size=16000, val_segment=48000,
+                             val_clips=24, val_batch_size=8, num_workers=0, seed=0)

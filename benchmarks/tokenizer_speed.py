@@ -1,6 +1,7 @@
 """Dataset tokenizing speed: items/s, tokens/s and x real time on this machine's CPU, per shipped model.
 
     python benchmarks/tokenizer_speed.py [--data data/speech16k/test_wav] [--models speech-16k] [--limit N] [--ddp]
+                                         [--accelerator gpu]   # the codec on CUDA (worker rows only)
 
 Data: the held-out Czech/Dutch speech clips written by scripts/prepare_speech.py (16 kHz PCM-16 wav), real
 files read from disk. Each row is one end-to-end `tokenize_dataset` run into a fresh folder, wall clock
@@ -67,6 +68,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--ddp", action="store_true", help="add a 2-process Lightning DDP row (CPU, ddp_fork)")
     p.add_argument("--shard-size", type=int, default=64)
+    p.add_argument("--accelerator", default="cpu", help="cpu, or gpu to run the codec on CUDA (rows are then GPU rows)")
     args = p.parse_args()
 
     data = Path(args.data)
@@ -87,7 +89,8 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for name in models:
             model, label = load_model(name)
-            runs = [(f"{w} worker{'s' if w > 1 else ''}", dict(workers=w)) for w in args.workers]
+            runs = [(f"{w} worker{'s' if w > 1 else ''}", dict(workers=w, accelerator=args.accelerator))
+                    for w in args.workers]
             if args.ddp:
                 runs.append(("2-process DDP", dict(devices=2, accelerator="cpu", strategy="ddp_fork")))
             digests = {}
@@ -97,9 +100,10 @@ def main() -> None:
                 s = tokenize_dataset(src, out, model, shard_size=args.shard_size, progress=False, **kw)
                 wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
                 digests[run] = tree_digest(out)
-                print(f"| {label} | {run} | {s.num_items} | {s.duration:.1f} | {s.num_tokens} | {wall:.2f} | "
-                      f"{s.num_items / wall:.1f} | {s.num_tokens / wall:.0f} | {s.duration / wall:.0f} | {cpu:.1f} | "
-                      f"{cpu / wall:.2f} | {s.duration / cpu:.0f} |", flush=True)
+                assert s.unit == "s", f"{name} measures its media in {s.unit!r}, not seconds of audio"
+                print(f"| {label} | {run} | {s.num_items} | {s.amount:.1f} | {s.num_tokens} | {wall:.2f} | "
+                      f"{s.num_items / wall:.1f} | {s.num_tokens / wall:.0f} | {s.amount / wall:.0f} | {cpu:.1f} | "
+                      f"{cpu / wall:.2f} | {s.amount / cpu:.0f} |", flush=True)
             same = len(set(digests.values())) == 1
             print(f"\n{label}: outputs byte-identical across {', '.join(digests)}: {'yes' if same else 'NO'} "
                   f"(sha256 {next(iter(digests.values()))})\n")

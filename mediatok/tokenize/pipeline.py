@@ -218,7 +218,9 @@ def tokenize_dataset(data: str | Path, out: str | Path, model: Any, *, pattern: 
         raise ValueError(f"pass device={device!r} or devices={devices} (Lightning picks each rank's device), not both")
     codec = load_codec(model)
     io, info = media_io(codec), codec_info(codec, model)
-    target = None if devices is not None else resolve_device(device, accelerator)
+    target = resolve_device(device, accelerator) if devices is None else None
+    if devices is not None and accelerator in ("gpu", "cuda"):
+        resolve_device(None, accelerator)  # the same clear error as without devices, before Lightning starts
     items = discover(data, io.read_suffixes)
     if not items:
         raise ValueError(f"no {info.modality} files ({', '.join(io.read_suffixes)}) found in {os.fspath(data)!r}")

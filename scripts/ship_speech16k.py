@@ -1,7 +1,11 @@
 """Ship `pretrained/speech-16k`: export a training checkpoint, evaluate it on the held-out test split, write CARD.md.
 
-    OMP_NUM_THREADS=1 python scripts/ship_speech16k.py runs/speech-16k/checkpoints/best-step=N.ckpt --limit 120 --wall-minutes 83
+    OMP_NUM_THREADS=1 python scripts/ship_speech16k.py runs/speech-16k/checkpoints/best-step=N.ckpt --limit 120 \
+        --stage "0-4000: lr 1.5e-3, warm-up 200 steps, cosine decay to 7.5e-5 over steps 1800-4100 (72 min)" \
+        --stage "4000-9700: resumed; lr 6e-4, cosine decay to 3e-5 over steps 4000-9500 (74 min)"
 
+Each --stage is one training session or learning-rate cycle, "FIRST-LAST: recipe"; the stages follow each other
+without gaps from step 0 to the checkpoint's step, and CARD.md lists them with their step ranges.
 Steps: export (fp16 safetensors + config.json, MarkovPrior fitted on 80 min of training tokens), then
 `mediatok.codecs.audio.evaluate` on data/speech16k/test_wav (held-out levels, see scripts/prepare_speech.py)
 with Codec2 1200/3200 and Opus 6 kbps in the same run, then CARD.md with the table.
@@ -12,6 +16,8 @@ import argparse
 import json
 import math
 import platform
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -49,8 +55,11 @@ test 337 / 18.3 min. The test levels were never seen in training or model select
 `OMP_NUM_THREADS=1 mediatok train fit --config configs/audio/speech-16k-cpu.yaml` (2 CPU processes, DDP, batch
 12 x 1 s): multi-scale mel L1 + multi-resolution STFT magnitude loss + phase-derivative losses (instantaneous
 frequency and group delay, magnitude-weighted) + VQ commitment; EMA codebooks with k-means initialisation and
-dead-code restarts; AdamW, lr 1.5e-3 with warm-up and cosine decay; no discriminator.
-{steps} steps, {wall} of wall time on a shared 2-core CPU ({cpu}). Checkpoint: `{ckpt}`.
+dead-code restarts; AdamW with warm-up and cosine decay; no discriminator. {steps} steps in {num_stages} stage(s),
+{wall} of wall time on a shared 2-core CPU ({cpu}). Checkpoint: `{ckpt}`.
+
+{stages}
+
 Resume: add `--ckpt_path <that checkpoint>` (kept outside git), or from a fresh checkout `--model.init_from pretrained/speech-16k` (shipped weights; optimiser and schedule start afresh); export: `python -m mediatok.train.export CKPT
 pretrained/speech-16k --short-id s16`.
 
@@ -78,6 +87,51 @@ HiFi-Codec 16k 2 kbps PESQ about 2.1-2.2 / STOI 0.86 (LibriSpeech test-clean, GP
 Trained for a short time on about 2.7 hours of speech from a handful of voice actors in two languages: expect
 artefacts on other voices, noisy recordings and music. Not trained with a discriminator yet.
 """
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training session or learning-rate cycle: generator steps [first, last) and how they were trained."""
+
+    first: int
+    last: int
+    recipe: str
+
+
+def parse_stage(text: str) -> Stage:
+    """"FIRST-LAST: recipe" -> Stage, e.g. "0-4000: lr 1.5e-3, warm-up 200 steps, cosine decay to 7.5e-5"."""
+    m = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*:\s*(.+)", text, flags=re.S)
+    if m is None:
+        raise ValueError(f"expected a stage as 'FIRST-LAST: recipe' (e.g. '0-4000: lr 1.5e-3'), got {text!r}")
+    first, last = int(m[1]), int(m[2])
+    if last <= first:
+        raise ValueError(f"stage {text!r} ends (step {last}) before it starts (step {first})")
+    return Stage(first, last, m[3].strip())
+
+
+def _stage_arg(text: str) -> Stage:
+    try:
+        return parse_stage(text)
+    except ValueError as e:  # argparse shows an ArgumentTypeError's message, not a ValueError's
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def check_stages(stages: list[Stage], steps: int) -> None:
+    """The stages follow each other without gaps from step 0 and end at the checkpoint's step."""
+    if not stages or stages[0].first != 0:
+        raise ValueError("the first stage must start at step 0")
+    for before, after in zip(stages, stages[1:]):
+        if after.first != before.last:
+            raise ValueError(f"stage {after.first}-{after.last} does not start where {before.first}-{before.last} ends")
+    if stages[-1].last != steps:
+        raise ValueError(f"the stages end at step {stages[-1].last}, but the checkpoint is at step {steps}")
+
+
+def stages_table(stages: list[Stage]) -> str:
+    """Markdown table of the stages with their step ranges."""
+    rows = ["| stage | steps | recipe |", "|---|---|---|"]
+    rows += [f"| {i} | {s.first:,}-{s.last:,} | {s.recipe} |" for i, s in enumerate(stages, 1)]
+    return "\n".join(rows)
 
 
 def checkpoint_steps(ckpt: str | Path) -> int:
@@ -114,8 +168,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--limit", type=int, default=120)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--wall-minutes", type=float, default=math.nan)
+    p.add_argument("--stage", action="append", default=[], type=_stage_arg,
+                   help="'FIRST-LAST: recipe', once per session or learning-rate cycle, in order (default: one stage)")
     a = p.parse_args(argv)
-    codec = export(a.ckpt, a.out, "speech-16k", "data/speech16k", 80.0, short_id="s16")
+    steps = a.steps or checkpoint_steps(a.ckpt)
+    stages = a.stage or [Stage(0, steps, "configs/audio/speech-16k-cpu.yaml as committed")]
+    check_stages(stages, steps)  # before the slow export and evaluation
+    codec = export(a.ckpt, a.out, "speech-16k", "s16", prior_data="data/speech16k", minutes=80.0)
     rows = evaluate(codec, a.test, limit=a.limit)
     table = format_table(rows)
     print(table)
@@ -126,11 +185,11 @@ def main(argv: list[str] | None = None) -> None:
     n = min(a.limit, len(files))
     idx = [round(i * (len(files) - 1) / max(n - 1, 1)) for i in range(n)]
     minutes = sum(sf.info(str(files[i])).duration for i in idx) / 60
-    steps = a.steps or checkpoint_steps(a.ckpt)
     status = verdict(rows)
     wall = f"{a.wall_minutes:.0f} min" if not math.isnan(a.wall_minutes) else "unknown"
     card = CARD.format(
         params=sum(t.numel() for t in codec.model.parameters()) / 1e6, steps=steps, wall=wall,
+        num_stages=len(stages), stages=stages_table(stages),
         cpu=platform.processor() or platform.machine(), ckpt=Path(a.ckpt).name, n=n, minutes=minutes, table=table,
         kbps=ours["kbps"], raw_kbps=ours["raw_kbps"], saving=100 * (1 - ours["kbps"] / ours["raw_kbps"]),
         threads=torch.get_num_threads(), status=status,

@@ -1,7 +1,12 @@
 """Entropy coding for mediatok: a numba rANS coder over integer CDFs, priors for indices, the .mtk container.
 
-    indices (Q, T) --FrequencyPrior.encode--> payload bytes --pack(header, [payload])--> .mtk bytes
-    .mtk bytes --unpack--> (header, [payload]) --FrequencyPrior.decode(payload, T)--> indices (Q, T)
+    indices (Q, *S) --model.encode--> payload bytes --pack(header, [payload])--> .mtk bytes
+    .mtk bytes --unpack--> (header, [payload]) --model.decode(payload, (Q, *S))--> indices (Q, *S)
+
+Entropy models (`models.py`): one interface a Codec calls, EntropyModel (kind, encode(x) -> bytes,
+decode(bytes, shape) -> Tensor, state_dict()); FrequencyPrior / MarkovPrior (token grids), RawIndices
+(fixed-width packing, no prior), BottleneckModel (`bottleneck.py`, float latents with CompressAI tables);
+entropy_model_from_state_dict(state) rebuilds any of them from an untrusted safetensors state.
 
 Coder (`coder.py`, kernels in `_kernels.py`): rANS, 64-bit state, 32-bit words, precision 12..24 bits
 (default 16); numba-compiled with an on-disk cache; numpy arrays and CPU tensors go in without copies.
@@ -34,11 +39,13 @@ from mediatok.entropy.cdf import counts_to_cdf, gaussian_tables, quantize_pmf
 from mediatok.entropy.coder import (RangeDecoder, RangeEncoder, decode_categorical, decode_cdf, decode_indexed,
                                     encode_categorical, encode_cdf, encode_indexed)
 from mediatok.entropy.container import describe, pack, unpack
+from mediatok.entropy.models import BottleneckModel, EntropyModel, RawIndices, entropy_model_from_state_dict
 from mediatok.entropy.priors import (AdaptivePrior, ContextPrior, FrequencyPrior, MarkovPrior, decode_with_context,
                                      encode_with_context, prior_from_state_dict)
 
 __all__ = [
-    "AdaptivePrior", "ContextPrior", "FrequencyPrior", "MarkovPrior", "RangeDecoder", "RangeEncoder", "counts_to_cdf",
+    "AdaptivePrior", "BottleneckModel", "ContextPrior", "EntropyModel", "FrequencyPrior", "MarkovPrior",
+    "RangeDecoder", "RangeEncoder", "RawIndices", "counts_to_cdf", "entropy_model_from_state_dict",
     "decode_categorical", "decode_cdf", "decode_indexed", "decode_with_context", "describe",
     "encode_categorical", "encode_cdf", "encode_indexed", "encode_with_context", "gaussian_tables", "pack",
     "prior_from_state_dict", "quantize_pmf", "unpack",

@@ -87,7 +87,7 @@ def test_reconstruction_losses_fall_on_a_fixed_batch():
 def test_fit_resume_and_export(tmp_path, data_root):
     from mediatok.cli import main
     from mediatok.codecs.audio import AudioCodecConfig
-    from mediatok.train.export import export
+    from mediatok.train.export import main as export_main
 
     config = _config(tmp_path, data_root)
     torch.set_num_threads(1)
@@ -103,7 +103,10 @@ def test_fit_resume_and_export(tmp_path, data_root):
     main(["train", "fit", "--config", str(config), "--trainer.max_steps", "12", "--ckpt_path", str(last)])
     resumed = torch.load(last, map_location="cpu", weights_only=False)
     assert int(resumed["state_dict"]["steps"]) >= first + 2
-    codec = export(last, tmp_path / "exported", "tiny-fit", "tf", prior_data=data_root, minutes=0.05)
+    export_main([str(last), str(tmp_path / "exported"), "--name", "tiny-fit", "--short-id", "tf",
+                 "--prior-data", str(data_root), "--prior-minutes", "0.05"])  # python -m mediatok.train.export
+    codec = mediatok.load(tmp_path / "exported")
+    assert (codec.name, codec.short_id, type(codec.prior).__name__) == ("tiny-fit", "tf", "MarkovPrior")
     assert sorted(p.name for p in (tmp_path / "exported").iterdir()) == ["config.json", "model.safetensors"]
     x = torch.from_numpy(np.load(data_root / "val.npy")[:8000].copy())
     y, sr = mediatok.load(tmp_path / "exported").decode(codec.encode(x, 16000))

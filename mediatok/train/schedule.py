@@ -26,7 +26,8 @@ class WarmupCosine:
 
     def __post_init__(self) -> None:
         if self.warmup_steps < 0 or self.decay_steps < 1 or not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise ValueError(f"schedule needs warmup_steps >= 0, decay_steps >= 1 and 0 <= min_lr_ratio <= 1, got {self}")
+            raise ValueError("schedule needs warmup_steps >= 0, decay_steps >= 1 and 0 <= min_lr_ratio <= 1, "
+                             f"got {self}")
 
     def __call__(self, step: int) -> float:
         """Warm-up to 1 over warmup_steps, 1 until decay_start, cosine to min_lr_ratio over decay_steps."""

@@ -174,6 +174,9 @@ class Codec:
             raise BitstreamError(f"bitstream coder {coder!r} does not match this model "
                                  f"({'no prior: raw' if self.entropy_model is None else 'entropy-coded'})")
         facts = self.check_facts(header)
+        unknown = sorted(set(header) - {"model", "model_hash", "coder"} - set(facts))
+        if unknown:  # a field this reader does not understand might change the meaning of the rest
+            raise BitstreamError(f"bitstream header has fields this {self.family} codec does not know: {unknown}")
         shape = self.latent_shape(facts)
         if math.prod(shape[1:]) > self.max_positions(len(chunks[0])):
             raise BitstreamError(f"header claims a token grid of {shape}, more than a payload of "
@@ -255,10 +258,7 @@ class Codec:
     @classmethod
     def load(cls, folder: str | Path) -> Codec:
         """Load a folder written by `save` (safetensors + JSON only; nothing is unpickled)."""
-        try:  # TEMPORARY until the entropy room lands its interface
-            from mediatok.entropy import entropy_model_from_state_dict
-        except ImportError:
-            from mediatok.entropy import prior_from_state_dict as entropy_model_from_state_dict
+        from mediatok.entropy import entropy_model_from_state_dict
 
         folder = Path(folder)
         config = json.loads((folder / "config.json").read_text())

@@ -32,9 +32,13 @@ def check_codec(codec: Any) -> Any:
 
 
 def media_io(codec: Any) -> Any:
-    """The registered `MediaIO` of the codec's modality; ValueError naming the modality and the known ones."""
-    from mediatok.codecs import family_for_modality
+    """The `MediaIO` of the codec's own registered family, else of its modality's; ValueError naming the modality
+    and the known ones. (Two families of one modality may read different files: the codec's own family wins.)"""
+    from mediatok.codecs import families, family_for_modality
 
+    own = families().get(getattr(codec, "family", None))
+    if own is not None and own.io is not None:
+        return own.io
     try:
         return family_for_modality(codec.modality).io
     except ValueError as e:

@@ -26,4 +26,6 @@ def test_header_fuzz_only_bitstream_errors_within_memory_and_time(model):
     print(model, {k: v for k, v in counts.items() if k != "failures"})
     assert counts["failures"] == []
     assert counts["rejected"] > counts["files"] // 2  # most hostile headers are refused, not decoded
-    assert counts["max_seconds"] < 1.0, counts  # the done-when of issue 10: each file within a second
+    # the done-when of issue 10: each file within a second (CPU time of the one-thread decoder, so that a loaded
+    # machine does not make it flaky; the wall-clock maximum is printed above)
+    assert counts["max_cpu_seconds"] < 1.0, counts

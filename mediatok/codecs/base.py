@@ -55,6 +55,7 @@ class Codec:
 
     family: ClassVar[str]
     modality: ClassVar[Modality]
+    model_class: ClassVar[type[nn.Module]]  # the family's network (training finds a network's family by it)
     token_layout: ClassVar[str] = "*positions"  # how error messages name the token axes after Q
 
     def __init__(self, model: nn.Module, entropy_model: Any = None, *, name: str | None = None,

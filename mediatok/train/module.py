@@ -18,7 +18,6 @@ Manual optimisation, because a GAN needs two optimisers stepping in a fixed orde
 """
 from __future__ import annotations
 
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -157,22 +156,11 @@ class CodecModule(L.LightningModule):
 
 
 def network_family(model: nn.Module) -> str | None:
-    """The registered family whose `Codec` builds networks of this type, or None.
-
-    A family's codec class names its network as `model_class`, or as the return annotation of `build_model`.
-    """
+    """The registered family whose `Codec.model_class` this network is an instance of, or None."""
     from mediatok.codecs import families
 
     for name, fam in families().items():
-        codec_class = fam.codec_class
-        if codec_class is None:
-            continue
-        built = getattr(codec_class, "model_class", None)
-        if built is None:
-            try:
-                built = typing.get_type_hints(codec_class.build_model).get("return")
-            except Exception:  # noqa: BLE001 - an unresolvable annotation just means "not this family"
-                built = None
-        if isinstance(built, type) and built is not nn.Module and isinstance(model, built):
+        built = getattr(fam.codec_class, "model_class", None)
+        if isinstance(built, type) and isinstance(model, built):
             return name
     return None

@@ -95,3 +95,51 @@ def test_cli_tokenize_writes_grids(image_model, tmp_path):
     expected = codec.tokenize(tif.read_image(sorted(images.iterdir())[0])[0])
     assert tuple(item["shape"] if isinstance(item, dict) else item.shape) == tuple(expected.shape)
     assert torch.equal(torch.as_tensor(np.asarray(tokens)).reshape(expected.shape).long(), expected)
+
+
+TRAIN_YAML = """
+seed_everything: 0
+trainer:
+  accelerator: cpu
+  devices: 1
+  max_steps: 6
+  logger: false
+  enable_progress_bar: false
+  enable_model_summary: false
+  num_sanity_val_steps: 0
+  val_check_interval: 3
+  limit_val_batches: 1
+  default_root_dir: {root}
+  callbacks:
+    - class_path: lightning.pytorch.callbacks.ModelCheckpoint
+      init_args: {{dirpath: {root}/checkpoints, save_last: true, save_top_k: 0, every_n_train_steps: 6}}
+model:
+  codec:
+    class_path: tiny_image_family.TinyImageNet
+    init_args:
+      cfg: {{hidden: 8, latent_dim: 4, codebook_size: 16}}
+  losses:
+    class_path: tiny_image_family.TinyImageLosses
+  discriminator:
+    class_path: tiny_image_family.PatchDiscriminator
+  lr: 0.01
+  warmup_steps: 1
+  disc_start: 2
+data:
+  class_path: tiny_image_family.TinyImageData
+  init_args: {{root: {images}, crop: 16, batch_size: 2}}
+"""
+
+
+def test_cli_train_fit_from_yaml_then_export_and_encode(image_model, tmp_path):
+    from mediatok.train.export import export
+
+    _, images = image_model
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TRAIN_YAML.format(root=tmp_path / "run", images=images))
+    assert main(["train", "fit", "--config", str(config)]) == 0
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    codec = export(ckpt, tmp_path / "exported", "tiny-trained", "tt2")
+    assert isinstance(codec, tif.TinyImageCodec) and codec.codebook_size == 16
+    x, _ = tif.read_image(sorted(images.iterdir())[0])
+    assert codec.decode(codec.encode(x)).shape == x.shape  # raw indices: no prior was fitted

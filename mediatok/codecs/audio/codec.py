@@ -38,6 +38,7 @@ class SpeechCodec(Codec):
 
     family = "audio"
     modality = "audio"
+    model_class = AudioCodec
     token_layout = "frames"
 
     def __init__(self, model: AudioCodec, prior=None, name: str = "audio", model_hash: bytes = b"",

@@ -98,6 +98,11 @@ class CodecOutput:
     phase: Tensor  # (B, F', n * upsample) the head's phase (for phase losses)
     log_mag: Tensor  # (B, F', n * upsample) the head's log-magnitude
 
+    @property
+    def reconstruction(self) -> Tensor:
+        """The platform's name for the reconstruction (what training losses and callbacks compare)."""
+        return self.audio
+
 
 class Encoder(nn.Module):
     """wav (B, 1, T) -> z (B, latent_dim, T / hop) from log-magnitude STFT frames."""

@@ -49,14 +49,10 @@ class AudioLosses(LossSet):
 
     def forward(self, batch: Tensor, out) -> dict[str, Tensor]:
         """Unweighted mel, STFT-magnitude, phase and commitment losses."""
-        audio = self.reconstruction(out)
+        audio = out.reconstruction
         mag, phase = self.stft(audio, batch)
         return {"mel": self.mel(audio, batch), "stft": mag, "phase": phase, "commit": out.commit_loss}
 
-    def reconstruction(self, out) -> Tensor:
-        """The output waveform (B, 1, T)."""
-        # `CodecOutput` calls it `audio`; once it also carries the platform's `reconstruction`, this override goes.
-        return out.reconstruction if hasattr(out, "reconstruction") else out.audio
 
     def check_codec(self, codec: nn.Module) -> None:
         """The mel filters are built for `sample_rate`: refuse a codec that runs at another rate."""

@@ -1,8 +1,8 @@
 """A second codec family that lives only in the tests: a 2-layer image VQ codec on the shared platform.
 
-It proves that a family needs only its hooks, network, media I/O and evaluation: `mediatok encode / decode /
-info / eval / tokenize / train fit` handle it without any audio code changing. `register()` / `unregister()`
-bracket its use, so the image modality is free again for the real image family.
+It proves that a family needs only its hooks, network, media I/O, evaluation and training pieces (a loss set,
+a discriminator, a data module): `mediatok encode / decode / info / eval / tokenize / train fit` handle it
+without any audio code changing. `register()` / `unregister()` bracket its use.
 
     uint8 (H, W, 3) --prepare (to [0, 1], pad to /4)--> (3, H', W') --conv s2, conv s2--> (D, H'/4, W'/4)
         --VQ--> tokens (1, H'/4, W'/4) --convT s2, convT s2--> (3, H', W') --restore (crop, uint8)--> (H, W, 3)
@@ -10,14 +10,16 @@ bracket its use, so the image modality is free again for the real image family.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 
 from mediatok.codecs import MediaIO, register_family, unregister_family
 from mediatok.codecs.base import Codec, Prepared, header_int
@@ -52,7 +54,7 @@ class TinyImageOutput:
     reconstruction: Tensor  # (B, 3, H, W)
     indices: Tensor  # (B, 1, H / 4, W / 4)
     commit_loss: Tensor
-    stats: dict[str, Tensor]
+    stats: dict[str, Tensor] = field(default_factory=dict)
 
 
 class TinyImageNet(nn.Module):
@@ -94,6 +96,7 @@ class TinyImageCodec(Codec):
 
     family = "tiny-image"
     modality = "image"
+    model_class = TinyImageNet
     token_layout = "h, w"
 
     @classmethod
@@ -179,6 +182,64 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| system | bpp | PSNR |", "|---|---|---|"]
     lines += [f"| {r['system']} | {r['bpp']:.3f} | {r['psnr']:.2f} |" for r in rows]
     return "\n".join(lines)
+
+
+# ---- training pieces: what `mediatok train fit --config` selects by class path -------------------------------------
+from mediatok.train.losses import LossSet, LossWeights  # noqa: E402 - training imports stay out of the codec part
+
+
+@dataclass
+class TinyImageWeights(LossWeights):
+    """One weight per term of TinyImageLosses (plus the GAN terms of LossWeights)."""
+
+    l1: float = 1.0
+    commit: float = 1.0
+
+
+class TinyImageLosses(LossSet):
+    """L1 + the quantizer's commitment term."""
+
+    def __init__(self, weights: TinyImageWeights | None = None) -> None:
+        super().__init__()
+        self.weights = weights or TinyImageWeights()
+
+    def forward(self, batch: Tensor, out: TinyImageOutput) -> dict[str, Tensor]:
+        return {"l1": F.l1_loss(out.reconstruction, batch), "commit": out.commit_loss}
+
+
+class PatchDiscriminator(nn.Module):
+    """One conv layer and a 1x1 score map: [(score, [features])], the contract of mediatok.train.gan."""
+
+    def __init__(self, channels: int = 4) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, channels, 3, padding=1)
+        self.post = nn.Conv2d(channels, 1, 1)
+
+    def forward(self, x: Tensor) -> list[tuple[Tensor, list[Tensor]]]:
+        h = F.leaky_relu(self.conv(x), 0.1)
+        return [(self.post(h), [h])]
+
+
+class TinyImageData(L.LightningDataModule):
+    """Fixed top-left crops of the PNGs in `root` (training and validation alike: a plumbing test, not a recipe)."""
+
+    def __init__(self, root: str, crop: int = 16, batch_size: int = 4) -> None:
+        super().__init__()
+        self.root, self.crop, self.batch_size = Path(root), crop, batch_size
+        self.images: Tensor | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        crops = [torch.from_numpy(read_image(p)[0][: self.crop, : self.crop]).permute(2, 0, 1).float() / 255
+                 for p in sorted(self.root.glob("*.png"))]
+        if not crops:
+            raise FileNotFoundError(f"no .png images in {self.root}")
+        self.images = torch.stack(crops)  # (N, 3, crop, crop)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.images, batch_size=self.batch_size, shuffle=False, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.images, batch_size=self.batch_size)
 
 
 IO = MediaIO((".png", ".jpg"), (".png",), read_image, write_image, pixels)

@@ -13,14 +13,16 @@ codes, with a count of scores below the row's best in the same loop; only blocks
 No score leaves the cache (4-5x faster than the GEMM path at D = 8).
 
 Strict '<' across tiles and the first-match scan inside a tile give torch.argmin's lowest-index tie rule.
-Row tiles are spread over one worker per torch thread, each running single-threaded ops.
+The fused kernel's row tiles are spread over one worker per torch thread; the workers run only numba and
+numpy (no torch op, so no intra-op thread pool of their own) and the caller finishes the tiles with torch.
+The GEMM path runs on the caller's thread with torch's intra-op threads. Nothing changes process-wide state.
 Peak extra memory is one score buffer per worker (<= ``max_bytes``, default 64 MB; 4 MB with the default
 tiles) plus O(tn * D) temporaries, whatever N and K.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -178,9 +180,10 @@ def nearest_codeword_cpu(
     # overlap at the end rather than shrink; below one tile, rows and codes are padded (zero codes score +inf).
     # Workers pay a thread pool per call (~0.2 ms): only for searches worth more than a few milliseconds.
     threads = max(1, torch.get_num_threads()) if n * k * d >= _PARALLEL_WORK else 1
+    fused = _fused_tables(cb, norms, shift, max_bytes) if njit is not None and d <= _SMALL_D and cb_ok else None
     tn, tk = tile if tile is not None else _tile_shape(n, k, d, max_bytes)
-    if tile is None and threads > 1:
-        tn = min(tn, _round_up(-(-n // threads), _ALIGN))  # at least one row tile per thread
+    if tile is None and threads > 1 and fused is not None:
+        tn = min(tn, _round_up(-(-n // threads), _ALIGN))  # at least one row tile per worker
     tn, tk = min(tn, n), min(_round_up(tk, _ALIGN), _round_up(k, _ALIGN))
     indices = torch.empty(n, dtype=torch.long)
     sq_dist = torch.empty(n, dtype=torch.float32)
@@ -191,12 +194,19 @@ def nearest_codeword_cpu(
         owned[-1] = (starts[-2] + tn, n)
 
     k_starts = _starts(k, tk) if tk <= k else [0]
-    # Views made once: with thousands of tiles, the Python work per tile (run under the GIL, which the two
-    # workers share) is kept to addmm, amin and the scan.
+    # Views made once: with thousands of tiles, the Python work per tile is kept to addmm, amin and the scan.
     plain = shift is None and tk <= k
     code_tiles = [(k0, cb[k0 : k0 + tk].t(), norms[k0 : k0 + tk]) for k0 in k_starts] if plain else None
 
-    fused = _fused_tables(cb, norms, shift, max_bytes) if njit is not None and d <= _SMALL_D and cb_ok else None
+    def finish(t: int, rows: Tensor, best: Tensor, arg: Tensor) -> None:
+        """Exact distances of row tile t's chosen codes, and its owned rows written back."""
+        found = torch.isfinite(best)  # False only for rows with no finite distance: keep (0, +inf)
+        # (tn, D) temporaries; the direct form avoids the expansion's cancellation.
+        direct = (rows - cb.index_select(0, arg)).pow_(2).sum(1)
+        torch.where(found, direct, best, out=best)
+        r0, (lo, hi) = starts[t], owned[t]
+        sq_dist[lo:hi] = best[lo - r0 : hi - r0]
+        indices[lo:hi] = arg[lo - r0 : hi - r0]
 
     def run(tiles: Iterable[int]) -> None:
         tn_pad = _round_up(tn, _ALIGN)
@@ -244,39 +254,57 @@ def nearest_codeword_cpu(
                     _scan_improved(arrays[0], arrays[1], k0, best_np, arg_np)
                 else:
                     _update_torch(s_v, k0, best, arg, m_v)
-            found = torch.isfinite(best)  # False only for rows with no finite distance: keep (0, +inf)
-            # (tn, D) temporaries; the direct form avoids the expansion's cancellation.
-            direct = (rows - cb.index_select(0, arg)).pow_(2).sum(1)
-            torch.where(found, direct, best, out=best)
-            lo, hi = owned[t]
-            sq_dist[lo:hi] = best[lo - r0 : hi - r0]
-            indices[lo:hi] = arg[lo - r0 : hi - r0]
+            finish(t, rows, best, arg)
 
     tiles = list(range(len(starts)))
-    if threads == 1 or len(tiles) == 1:
+    if threads == 1 or len(tiles) == 1 or fused is None:
+        # The caller's thread: the GEMMs and reductions use torch's intra-op threads, as the process set them.
         run(tiles)
         return indices, sq_dist
-    # One worker per thread, each on whole row tiles with single-threaded ops: the only synchronisation is
-    # the final join. Per-op intra-op parallelism syncs twice per tile, and when the cores are shared (a
-    # training run, data loaders) every sync waits out a scheduler slice -- measured 40x slower at D = 8.
+    _fused_in_workers(x, shift, fused, tn, starts, threads, max_norm, run, finish)
+    return indices, sq_dist
+
+
+def _fused_in_workers(x: Tensor, shift: Tensor | None, fused, tn: int, starts: list[int], threads: int,
+                      max_norm: float, run, finish) -> None:
+    """The fused small-D kernel on `threads` workers that run numba and numpy only; torch work stays on the caller.
+
+    A torch op on a worker thread would start an intra-op thread pool there (oversubscribing the cores, and
+    every sync then waits out a scheduler slice when they are shared -- measured 40x slower at D = 8); the
+    old cure, torch.set_num_threads(1) while the workers ran, changed every other thread's setting too.
+    """
+    d = x.shape[1]
+    xf = x.float().contiguous()  # (N, D): a view when already float32; else one copy of at most 64 bytes a row
+    x_np = xf.numpy()
+    shift_np = shift.numpy() if shift is not None else None
+    # Non-finite or huge rows take the GEMM path and its non-finite policy, on the caller.
+    safe = [_rows_safe(xf[r0 : r0 + tn] if shift is None else xf[r0 : r0 + tn] - shift, max_norm) for r0 in starts]
+    best_tiles = np.empty((len(starts), tn), np.float32)  # whole tiles: finish() then sees what run() would
+    arg_tiles = np.empty((len(starts), tn), np.int64)
+    ct, norms_np = fused
+
+    def work(shared: Iterator[int]) -> None:
+        xs = np.zeros((tn, ct.shape[0]), np.float32)  # (tn, Dp): rows times -2, zero-padded
+        for t in shared:
+            rows = x_np[starts[t] : starts[t] + tn]  # (tn, D)
+            if shift_np is None:
+                np.multiply(rows, -2.0, out=xs[:, :d])
+            else:
+                np.multiply(np.subtract(rows, shift_np, out=xs[:, :d]), -2.0, out=xs[:, :d])
+            best_tiles[t].fill(np.inf)
+            arg_tiles[t].fill(0)
+            _fused_small_d(xs, ct, norms_np, best_tiles[t], arg_tiles[t], _FUSED_BLOCK)
+
     # Workers pull row tiles from one shared iterator (next() on a list iterator is atomic under the GIL):
     # a worker slowed by the scheduler then takes fewer tiles instead of holding up the join.
-    shared = iter(tiles)
-    # Inference mode is thread-local: workers take the caller's, or writing into the caller's (inference)
-    # output tensors would raise.
-    inference = torch.is_inference_mode_enabled()
-
-    def run_as_caller(_: int) -> None:
-        with torch.inference_mode(inference):
-            run(shared)
-
-    torch.set_num_threads(1)  # process-wide while the workers run; restored below
-    try:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(run_as_caller, range(threads)))
-    finally:
-        torch.set_num_threads(threads)
-    return indices, sq_dist
+    shared = iter([t for t, ok in enumerate(safe) if ok])
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, [shared] * threads))
+    for t, ok in enumerate(safe):
+        if ok:
+            rows = x[starts[t] : starts[t] + tn].float().contiguous()  # (tn, D), as run() makes it
+            finish(t, rows, torch.from_numpy(best_tiles[t]), torch.from_numpy(arg_tiles[t]))
+    run([t for t, ok in enumerate(safe) if not ok])
 
 
 _CHUNK_FLOATS = 1 << 20  # 4 MB temporaries while preparing the codebook

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
 import torch
@@ -257,3 +258,50 @@ def test_worker_threads_under_inference_mode(monkeypatch, check_exact):
     finally:
         torch.set_num_threads(before)
     check_exact(x, c, idx, dist)
+
+
+@pytest.mark.parametrize("d", [8, 24], ids=["fused-workers", "gemm"])
+def test_concurrent_callers_leave_the_thread_setting_alone(d, monkeypatch):
+    # torch gives a thread its intra-op thread count when the thread first uses torch, from the process-wide
+    # setting: a search that lowered that setting while it ran left threads started meanwhile (another
+    # caller, a data loader) at 1 for good. Two callers run at once while fresh threads keep starting; all
+    # must see the setting unchanged, and each caller gets the single caller's result bit for bit.
+    g = _gen(30 + d)
+    cases = [(torch.randn(3000, d, generator=g), torch.randn(900, d, generator=g)) for _ in range(2)]
+    monkeypatch.setattr(cpu, "_PARALLEL_WORK", 0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        expected = [nearest_codeword_cpu(x, c) for x, c in cases]
+        results: dict[int, list] = {0: [], 1: []}
+        seen: list[int] = []
+        done = threading.Event()
+
+        def call(i: int) -> None:
+            for _ in range(6):
+                results[i].append(nearest_codeword_cpu(*cases[i]))
+                seen.append(torch.get_num_threads())
+
+        def spawn_observers() -> None:
+            while not done.is_set():
+                t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+                t.start()
+                t.join()
+
+        spawner = threading.Thread(target=spawn_observers)
+        spawner.start()
+        callers = [threading.Thread(target=call, args=(i,)) for i in range(2)]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join()
+        done.set()
+        spawner.join()
+        assert torch.get_num_threads() == 2
+        assert len(seen) > 12 and set(seen) == {2}, sorted(set(seen))
+    finally:
+        torch.set_num_threads(before)
+    for i in range(2):
+        assert len(results[i]) == 6
+        for idx, dist in results[i]:
+            assert torch.equal(idx, expected[i][0]) and torch.equal(dist, expected[i][1])

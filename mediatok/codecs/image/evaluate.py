@@ -1,0 +1,263 @@
+"""Image evaluation: rate from real file sizes, PSNR, MS-SSIM, codebook use and speed, against JPEG and WebP.
+
+    rows = evaluate(codec, "data/images/test512", out_dir="runs/eval")   # one row per system
+    print(format_table(rows))
+
+Baselines are Pillow's JPEG and WebP, each at the quality whose file size is nearest our own for that image
+(binary search over quality). WebP cannot go below about 0.07 bpp at 512 x 512, so a third baseline,
+"webp 2x-down", codes the image downscaled 2x (Lanczos) and upscales the decoded picture back (bicubic):
+the fair comparison for the lowest rates. With `out_dir`, writes grid.png (centre crops: original, ours,
+the baselines) and rd.png (PSNR and MS-SSIM against bpp; JPEG and WebP over a ladder of qualities).
+"""
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mediatok.codecs.image.io import READ_SUFFIXES, read_image
+
+MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, as in pytorch-msssim
+RD_QUALITIES = {"jpeg": (3, 8, 15, 30, 50, 75, 90), "webp": (0, 5, 15, 30, 50, 75, 90)}
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 images of the same shape (capped at 100 dB for identical images)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return min(100.0, 10 * math.log10(255**2 / max(mse, 1e-10)))
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """MS-SSIM of two uint8 (H, W, 3) images with as many scales (<= 5) as the short side allows.
+
+    pytorch-msssim asserts a short side above 160 px for its five scales with an 11-tap window; below that the
+    coarsest scales are dropped (weights renormalised) so that the last scale still holds one window, and
+    below 11 px the window shrinks (plain SSIM). NaN under 3 px.
+    """
+    from pytorch_msssim import ms_ssim as _ms_ssim, ssim as _ssim_fn
+
+    x = torch.from_numpy(np.array(a, dtype=np.float64)).permute(2, 0, 1)[None]  # (1, 3, H, W), a copy: inputs may be read-only
+    y = torch.from_numpy(np.array(b, dtype=np.float64)).permute(2, 0, 1)[None]
+    side = min(a.shape[:2])
+    if side > 160:
+        return float(_ms_ssim(x, y, data_range=255))
+    if side < 3:
+        return float("nan")
+    win = 11 if side >= 11 else side - (1 - side % 2)
+    levels = max(1, min(5, int(math.floor(math.log2(side / win))) + 1))
+    if levels == 1:
+        return float(_ssim_fn(x, y, data_range=255, win_size=win))
+    from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim  # the per-scale (ssim, cs) pytorch-msssim uses
+
+    weights = torch.tensor(MSSSIM_WEIGHTS[:levels], dtype=torch.float64)
+    weights = weights / weights.sum()
+    kernel = _fspecial_gauss_1d(win, 1.5).double().repeat(3, 1, 1, 1)
+    terms = []
+    for i in range(levels):
+        s, cs = _ssim(x, y, data_range=255, win=kernel, size_average=False)  # (1, 3) each
+        if i < levels - 1:
+            terms.append(torch.relu(cs))
+            pad = [d % 2 for d in x.shape[2:]]
+            x = torch.nn.functional.avg_pool2d(x, 2, padding=pad)
+            y = torch.nn.functional.avg_pool2d(y, 2, padding=pad)
+    terms.append(torch.relu(s))
+    return float(torch.prod(torch.stack(terms) ** weights.view(-1, 1, 1), dim=0).mean())
+
+
+def pillow_codec(image: np.ndarray, fmt: str, quality: int) -> tuple[np.ndarray, int]:
+    """Encode and decode with Pillow: (decoded uint8 (H, W, 3), file size in bytes)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    options = {"quality": quality} | ({"method": 6} if fmt == "WEBP" else {"optimize": True})
+    Image.fromarray(image).save(buf, format=fmt, **options)
+    size = buf.tell()
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB")), size
+
+
+def webp_2x_down(image: np.ndarray, quality: int) -> tuple[np.ndarray, int]:
+    """WebP on the image downscaled 2x (Lanczos), decoded and upscaled back (bicubic) to the original size."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    small = np.asarray(Image.fromarray(image).resize((max(1, w // 2), max(1, h // 2)), Image.LANCZOS))
+    decoded, size = pillow_codec(small, "WEBP", quality)
+    return np.asarray(Image.fromarray(decoded).resize((w, h), Image.BICUBIC)), size
+
+
+def nearest_quality(code: Callable[[int], tuple[np.ndarray, int]], target_bytes: float, lo: int = 0,
+                    hi: int = 100) -> tuple[np.ndarray, int, int]:
+    """Binary search over quality for the file size nearest target_bytes: (decoded, size, quality)."""
+    cache: dict[int, tuple[np.ndarray, int]] = {}
+
+    def at(q: int) -> tuple[np.ndarray, int]:
+        if q not in cache:
+            cache[q] = code(q)
+        return cache[q]
+
+    a, b = lo, hi
+    while b - a > 1:  # sizes grow with quality (Pillow's encoders are monotone up to small wiggles)
+        mid = (a + b) // 2
+        if at(mid)[1] <= target_bytes:
+            a = mid
+        else:
+            b = mid
+    best = min((a, b), key=lambda q: (abs(at(q)[1] - target_bytes), q))
+    return (*at(best), best)
+
+
+def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_baselines: bool = True,
+             progress: Callable | None = None, out_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per system over the images in folder: bpp from real file sizes, PSNR, MS-SSIM, MP/s; ours also
+    reports codebook utilisation over the whole set, tokens per code and token perplexity."""
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in READ_SUFFIXES)[:limit]
+    if not files:
+        raise ValueError(f"no images ({', '.join(READ_SUFFIXES)}) in {folder}")
+    systems = ["ours"] + (["jpeg", "webp", "webp 2x-down"] if with_baselines else [])
+    acc = {s: {"bits": 0.0, "pixels": 0.0, "psnr": [], "ms_ssim": [], "enc_s": 0.0, "dec_s": 0.0, "quality": []}
+           for s in systems}
+    counts = torch.zeros(codec.codebook_size, dtype=torch.float64)
+    samples: list[dict[str, np.ndarray]] = []
+    for path in progress(files) if progress else files:
+        x = read_image(path)
+        pixels = x.shape[0] * x.shape[1]
+        t0 = time.perf_counter()
+        blob = codec.encode(x)
+        t1 = time.perf_counter()
+        y = codec.decode(blob)
+        t2 = time.perf_counter()
+        tokens = codec.tokenize(x)
+        counts += torch.bincount(tokens.reshape(-1), minlength=codec.codebook_size).double()
+        recon = {"ours": y}
+        _add(acc["ours"], x, y, 8 * len(blob), t1 - t0, t2 - t1)
+        if with_baselines:
+            for name, fn in (("jpeg", lambda q: pillow_codec(x, "JPEG", q)), ("webp", lambda q: pillow_codec(x, "WEBP", q)),
+                             ("webp 2x-down", lambda q: webp_2x_down(x, q))):
+                decoded, size, q = nearest_quality(fn, len(blob), lo=1 if name == "jpeg" else 0)
+                _add(acc[name], x, decoded, 8 * size, 0.0, 0.0)
+                acc[name]["quality"].append(q)
+                recon[name] = decoded
+        if len(samples) < 6:
+            samples.append({"original": x, **recon})
+    rows = [_row(codec.name + " (ours)" if s == "ours" else s, acc[s]) for s in systems]
+    rows[0].update(nominal_bpp=float(codec.bitrate), utilization=float((counts > 0).double().mean()),
+                   tokens_per_code=float(counts.sum()) / codec.codebook_size,
+                   perplexity=float(_perplexity(counts)))
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_grid(samples, out_dir / "grid.png")
+        curves = rd_curves([read_image(p) for p in files[:8]]) if with_baselines else {}
+        rows[0]["rd_plot"] = write_rd_plot(rows, curves, out_dir / "rd.png")
+        rows[0]["grid"] = str(out_dir / "grid.png")
+    return rows
+
+
+def _add(a: dict[str, Any], x: np.ndarray, y: np.ndarray, bits: float, enc_s: float, dec_s: float) -> None:
+    a["bits"] += bits
+    a["pixels"] += x.shape[0] * x.shape[1]
+    a["psnr"].append(psnr(x, y))
+    a["ms_ssim"].append(ms_ssim(x, y))
+    a["enc_s"] += enc_s
+    a["dec_s"] += dec_s
+
+
+def _row(system: str, a: dict[str, Any]) -> dict[str, Any]:
+    mp = a["pixels"] / 1e6
+    row: dict[str, Any] = {"system": system, "images": len(a["psnr"]), "bpp": a["bits"] / max(a["pixels"], 1),
+                           "psnr": float(np.mean(a["psnr"])), "ms_ssim": float(np.nanmean(a["ms_ssim"]))}
+    if a["enc_s"] > 0:
+        row.update(encode_mp_s=mp / a["enc_s"], decode_mp_s=mp / max(a["dec_s"], 1e-9))
+    if a["quality"]:
+        row["quality"] = float(np.mean(a["quality"]))
+    return row
+
+
+def _perplexity(counts: torch.Tensor) -> float:
+    p = counts / counts.sum().clamp_min(1)
+    return float(torch.exp(-(p * p.clamp_min(1e-30).log()).sum()))
+
+
+def rd_curves(images: list[np.ndarray]) -> dict[str, list[tuple[float, float, float]]]:
+    """(bpp, PSNR, MS-SSIM) of JPEG and WebP over RD_QUALITIES, averaged over images (for the RD plot)."""
+    curves: dict[str, list[tuple[float, float, float]]] = {}
+    pixels = sum(x.shape[0] * x.shape[1] for x in images)
+    for name, qualities in RD_QUALITIES.items():
+        points = []
+        for q in qualities:
+            res = [pillow_codec(x, name.upper(), q) for x in images]
+            points.append((sum(8 * s for _, s in res) / pixels, float(np.mean([psnr(x, y) for x, (y, _) in zip(images, res)])),
+                           float(np.nanmean([ms_ssim(x, y) for x, (y, _) in zip(images, res)]))))
+        curves[name] = points
+    return curves
+
+
+def write_grid(samples: list[dict[str, np.ndarray]], path: Path, cell: int = 256) -> None:
+    """PNG grid: one row per image (centre crops of at most cell x cell), columns original, ours, baselines."""
+    from PIL import Image, ImageDraw
+
+    if not samples:
+        return
+    columns = list(samples[0])
+    label = 14
+    grid = Image.new("RGB", (cell * len(columns), label + cell * len(samples)), "white")
+    draw = ImageDraw.Draw(grid)
+    for j, name in enumerate(columns):
+        draw.text((j * cell + 4, 1), name, fill="black")
+    for i, sample in enumerate(samples):
+        for j, name in enumerate(columns):
+            img = sample[name]
+            h, w = img.shape[:2]
+            top, left = max(0, (h - cell) // 2), max(0, (w - cell) // 2)
+            grid.paste(Image.fromarray(np.ascontiguousarray(img[top : top + cell, left : left + cell])),
+                       (j * cell, label + i * cell))
+    grid.save(path)
+
+
+def write_rd_plot(rows: list[dict[str, Any]], curves: dict[str, list[tuple[float, float, float]]], path: Path) -> str:
+    """PSNR and MS-SSIM against bpp (matplotlib); returns the path, or what is missing to draw it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "not drawn: pip install matplotlib"
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, k, label in ((axes[0], 1, "PSNR (dB)"), (axes[1], 2, "MS-SSIM")):
+        for name, points in curves.items():
+            ax.plot([p[0] for p in points], [p[k] for p in points], "o-", label=f"{name} (quality ladder)", alpha=0.6)
+        for row in rows:
+            ax.plot(row["bpp"], row["psnr" if k == 1 else "ms_ssim"], "*" if "(ours)" in row["system"] else "s",
+                    markersize=12 if "(ours)" in row["system"] else 7, label=row["system"])
+        ax.set_xlabel("bits per pixel (file size)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of evaluate's rows (ours first, with utilisation and speed)."""
+    lines = ["| system | images | bpp | PSNR | MS-SSIM | codes used | tokens/code | enc MP/s | dec MP/s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        used = f"{100 * r['utilization']:.2f} %" if "utilization" in r else ""
+        per = f"{r['tokens_per_code']:.1f}" if "tokens_per_code" in r else ""
+        enc = f"{r['encode_mp_s']:.3f}" if "encode_mp_s" in r else ""
+        dec = f"{r['decode_mp_s']:.3f}" if "decode_mp_s" in r else ""
+        system = r["system"] + (f" (q~{r['quality']:.0f})" if "quality" in r else "")
+        lines.append(f"| {system} | {r['images']} | {r['bpp']:.4f} | {r['psnr']:.2f} | {r['ms_ssim']:.4f} | {used} | "
+                     f"{per} | {enc} | {dec} |")
+    return "\n".join(lines)

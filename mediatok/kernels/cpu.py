@@ -13,9 +13,9 @@ codes, with a count of scores below the row's best in the same loop; only blocks
 No score leaves the cache (4-5x faster than the GEMM path at D = 8).
 
 Strict '<' across tiles and the first-match scan inside a tile give torch.argmin's lowest-index tie rule.
-The fused kernel's row tiles are spread over one worker per torch thread; the workers run only numba and
-numpy (no torch op, so no intra-op thread pool of their own) and the caller finishes the tiles with torch.
-The GEMM path runs on the caller's thread with torch's intra-op threads. Nothing changes process-wide state.
+Row tiles are spread over one worker per torch thread. The fused kernel's workers run only numba and numpy
+(no torch op, so no intra-op thread pool of their own) and the caller finishes their tiles with torch; the
+GEMM path's workers run the torch loop as it is. Nothing changes process-wide state (torch.set_num_threads).
 Peak extra memory is one score buffer per worker (<= ``max_bytes``, default 64 MB; 4 MB with the default
 tiles) plus O(tn * D) temporaries, whatever N and K.
 """
@@ -182,7 +182,7 @@ def nearest_codeword_cpu(
     threads = max(1, torch.get_num_threads()) if n * k * d >= _PARALLEL_WORK else 1
     fused = _fused_tables(cb, norms, shift, max_bytes) if njit is not None and d <= _SMALL_D and cb_ok else None
     tn, tk = tile if tile is not None else _tile_shape(n, k, d, max_bytes)
-    if tile is None and threads > 1 and fused is not None:
+    if tile is None and threads > 1:
         tn = min(tn, _round_up(-(-n // threads), _ALIGN))  # at least one row tile per worker
     tn, tk = min(tn, n), min(_round_up(tk, _ALIGN), _round_up(k, _ALIGN))
     indices = torch.empty(n, dtype=torch.long)
@@ -257,11 +257,28 @@ def nearest_codeword_cpu(
             finish(t, rows, best, arg)
 
     tiles = list(range(len(starts)))
-    if threads == 1 or len(tiles) == 1 or fused is None:
-        # The caller's thread: the GEMMs and reductions use torch's intra-op threads, as the process set them.
+    if threads == 1 or len(tiles) == 1:
         run(tiles)
         return indices, sq_dist
-    _fused_in_workers(x, shift, fused, tn, starts, threads, max_norm, run, finish)
+    if fused is not None:
+        _fused_in_workers(x, shift, fused, tn, starts, threads, max_norm, run, finish)
+        return indices, sq_dist
+    # GEMM path: one worker per thread on whole row tiles. The same loop on the caller's thread, with torch's
+    # intra-op threads syncing twice per tile, measured 12x slower at D = 64 on two shared cores. The workers
+    # take torch's settings as they are (each new thread inherits the process's count): same speed, measured,
+    # as the former process-wide torch.set_num_threads(1) while they ran, which reached every other thread.
+    # Workers pull row tiles from one shared iterator (next() on a list iterator is atomic under the GIL).
+    shared = iter(tiles)
+    # Inference mode is thread-local: workers take the caller's, or writing into the caller's (inference)
+    # output tensors would raise.
+    inference = torch.is_inference_mode_enabled()
+
+    def run_as_caller(_: int) -> None:
+        with torch.inference_mode(inference):
+            run(shared)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(run_as_caller, range(threads)))
     return indices, sq_dist
 
 

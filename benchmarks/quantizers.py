@@ -1,13 +1,17 @@
 """Codebook utilisation and reconstruction error of every quantizer on 8x8 patches of real photographs.
 
-    python benchmarks/quantizers.py [--sizes 1024 16384 100000] [--steps 300] [--batch 2048]
+    python benchmarks/quantizers.py [--sizes 1024 16384 100000] [--methods fsq,vq-ema] [--steps 300] [--batch 2048]
 
 Data: grayscale 8x8 patches (stride 4) of the photographs shipped in scikit-image (public domain; see
-skimage/data/README.txt), normalised to zero mean and unit variance; every 10th photo's patches are held
-out for evaluation. Each quantizer sits in the same small autoencoder (MLP 64 -> 128 -> LATENT, quantizer,
+skimage/data/README.txt), normalised to zero mean and unit variance; the patches of four photographs of
+different kinds (HELD_OUT: a scene, a texture, the moon, a printed page) are held out for evaluation.
+Each quantizer sits in the same small autoencoder (MLP 64 -> 128 -> LATENT, quantizer,
 MLP LATENT -> 128 -> 64), as in a VQ-VAE, and sees the same batches; everything trainable uses Adam
 (lr 2e-3) on reconstruction MSE + the quantizer's loss. LC's frozen entries are k-means centroids of the raw
 64-d patches ("pretrained features", as VQGAN-LC uses CLIP features), projected into the latent space.
+FSQ uses the paper's levels for the nearest power of two (K = 1024 -> [8,5,5,5], 1000 codes; 16384 ->
+[8,8,8,6,5], 15360 codes), behind a projection to len(levels) channels normalised per channel (NormalizedFSQ);
+its rows report its own K. `--sizes 1000 15360` runs the codebook quantizers at FSQ's K.
 Utilisation counts the codes used over training + held-out patches (so that K = 100k can be reached);
 MSE is the autoencoder's reconstruction error on the held-out patches.
 Peer: vector-quantize-pytorch's VectorQuantize (EMA, k-means init, dead-code threshold 2), in the same run.
@@ -23,13 +27,23 @@ import time
 import numpy as np
 import torch
 
-from mediatok.quantizers import FSQ, LCQuantizer, SimVQ, VectorQuantizer
+from mediatok.quantizers import FSQ, LCQuantizer, QuantizerOutput, SimVQ, VectorQuantizer
 
 PHOTOS = ["astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "grass.png",
           "gravel.png", "hubble_deep_field.jpg", "moon.png", "motorcycle_left.png", "motorcycle_right.png",
-          "retina.jpg", "rocket.jpg", "cell.png", "clock_motion.png", "ihc.png", "page.png", "text.png", "camera.png"]
+          "retina.jpg", "rocket.jpg", "cell.png", "clock_motion.png", "ihc.png", "page.png", "text.png"]
+# Several photographs of different kinds, so that the held-out MSE is not one image's (the motorcycle pair is a
+# stereo pair: both stay on the same side).
+HELD_OUT = ("coffee.png", "gravel.png", "moon.png", "page.png")
 
-FSQ_LEVELS = {1024: [4, 4, 4, 4, 4], 16384: [8, 8, 8, 8, 4], 100000: [10, 10, 10, 10, 10]}
+# Mentzer et al. (2023), table 1: recommended levels per target codebook size 2**bits.
+FSQ_PAPER_LEVELS = {8: [8, 6, 5], 10: [8, 5, 5, 5], 12: [7, 5, 5, 5, 5], 14: [8, 8, 8, 6, 5], 16: [8, 8, 8, 5, 5, 5]}
+
+
+def fsq_levels(k: int) -> list[int]:
+    """The paper's levels for the power of two nearest to k (1000 and 1024 -> [8,5,5,5])."""
+    bits = min(FSQ_PAPER_LEVELS, key=lambda b: abs(b - math.log2(k)))
+    return FSQ_PAPER_LEVELS[bits]
 
 
 def load_patches(size: int = 8, stride: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,13 +53,13 @@ def load_patches(size: int = 8, stride: int = 4) -> tuple[torch.Tensor, torch.Te
 
     folder = os.path.join(os.path.dirname(skimage.__file__), "data")
     train, held = [], []
-    for i, name in enumerate(dict.fromkeys(PHOTOS)):
+    for name in PHOTOS:
         img = skimage.io.imread(os.path.join(folder, name))
         if img.ndim == 3:
             img = skimage.color.rgb2gray(img[..., :3]) * 255.0
         t = torch.from_numpy(np.asarray(img, dtype=np.float32))
         p = t.unfold(0, size, stride).unfold(1, size, stride).reshape(-1, size * size)
-        (held if i % 10 == 9 else train).append(p)
+        (held if name in HELD_OUT else train).append(p)
     train_t, held_t = torch.cat(train), torch.cat(held)
     mean, std = train_t.mean(), train_t.std()
     return (train_t - mean) / std, (held_t - mean) / std
@@ -74,6 +88,33 @@ class AutoEncoder(torch.nn.Module):
         return self.decoder(q), idx, loss
 
 
+class NormalizedFSQ(torch.nn.Module):
+    """Linear(LATENT -> len(levels)), per-channel normalisation, FSQ, Linear(len(levels) -> LATENT). z (1, LATENT, N).
+
+    FSQ's tanh bound cuts each channel into equal slices of (-1, 1), so it fills its grid when every channel
+    arrives at about unit scale; an unnormalised Linear leaves the scale (and the bias) to chance. The
+    normalisation is per channel over the tokens (BatchNorm without affine): a LayerNorm across the 4-5 FSQ
+    channels would pin every latent to a sphere (zero mean, fixed norm across channels) and leave most of the
+    grid unreachable.
+    """
+
+    def __init__(self, levels: list[int], dim: int = LATENT) -> None:
+        super().__init__()
+        self.project_in = torch.nn.Conv1d(dim, len(levels), 1)
+        self.norm = torch.nn.BatchNorm1d(len(levels), affine=False)
+        self.fsq = FSQ(levels)
+        self.project_out = torch.nn.Conv1d(len(levels), dim, 1)
+
+    @property
+    def codebook_size(self) -> int:
+        return self.fsq.codebook_size
+
+    def forward(self, z: torch.Tensor) -> QuantizerOutput:
+        """z (1, LATENT, N) -> quantized (1, LATENT, N), indices (1, 1, N)."""
+        out = self.fsq(self.norm(self.project_in(z)))  # (1, d, N)
+        return QuantizerOutput(self.project_out(out.quantized), out.indices, out.loss, out.stats)
+
+
 class PeerVQ(torch.nn.Module):
     """vector-quantize-pytorch's VectorQuantize with EMA, k-means init and dead-code threshold 2."""
 
@@ -84,14 +125,20 @@ class PeerVQ(torch.nn.Module):
         self.vq = VectorQuantize(dim=dim, codebook_size=k, decay=0.99, kmeans_init=True, kmeans_iters=10,
                                  threshold_ema_dead_code=2, channel_last=True)
 
+    @property
+    def codebook_size(self) -> int:
+        return self.vq.codebook_size
+
     def forward(self, x):  # x (N, D)
         q, idx, loss = self.vq(x[None])
         return q[0], idx[0], loss
 
 
-def run_one(name: str, make, train: torch.Tensor, held: torch.Tensor, k: int, steps: int, batch: int, seed: int = 0):
+def run_one(name: str, make, train: torch.Tensor, held: torch.Tensor, steps: int, batch: int, seed: int = 0):
+    """Train one autoencoder with the quantizer make() builds; utilisation, held-out MSE and wall time."""
     torch.manual_seed(seed)
     model = AutoEncoder(make())
+    k = model.quantizer.codebook_size  # FSQ's differs from the requested size
     if isinstance(model.quantizer, LCQuantizer):
         _init_lc(model, train)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=2e-3)
@@ -120,18 +167,27 @@ def run_one(name: str, make, train: torch.Tensor, held: torch.Tensor, k: int, st
     return {"method": name, "K": k, "util": 100.0 * float(used.float().mean()), "mse": mse, "train_s": train_s}
 
 
+def _split(values: list[str]) -> list[str]:
+    """Accept both `--methods fsq vq-ema` and `--methods fsq,vq-ema`."""
+    return [v for value in values for v in value.split(",") if v]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 16384, 100000])
+    parser.add_argument("--sizes", nargs="+", default=["1024", "16384", "100000"], help="K values (space or comma)")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch", type=int, default=2048)
-    parser.add_argument("--methods", nargs="+", default=["vq-ema", "simvq", "lc", "fsq", "vqtorch-ema"])
+    parser.add_argument("--methods", nargs="+", default=["vq-ema", "simvq", "lc", "fsq", "vqtorch-ema"],
+                        help="space or comma separated")
     args = parser.parse_args()
+    args.sizes = [int(v) for v in _split(args.sizes)]
+    args.methods = _split(args.methods)
     train, held = load_patches()
     dim = train.shape[1]
     print(f"# {len(train)} training + {len(held)} held-out 8x8 patches, D={dim}, latent {LATENT}, {args.steps} steps x {args.batch} "
           f"tokens, torch threads={torch.get_num_threads()}")
-    print(f"{'method':<12} {'K':>7} {'util %':>7} {'held-out MSE':>13} {'train s':>8}")
+    print(f"# held out: {', '.join(HELD_OUT)}")
+    print(f"{'method':<16} {'K':>7} {'util %':>7} {'held-out MSE':>13} {'train s':>8}")
     for k in args.sizes:
         factories = {
             "vq-ema": lambda: VectorQuantizer(LATENT, k),
@@ -139,12 +195,16 @@ def main() -> None:
             # Restarts after ~2K unused tokens instead of ~9K: full use of the codebook, at some cost in MSE.
             "simvq-fast-restart": lambda: SimVQ(LATENT, k, dead_code_window=2.0, dead_code_threshold=0.2),
             "lc": lambda: LCQuantizer(LATENT, k, codebook_dim=dim),
-            "fsq": lambda: FSQ(FSQ_LEVELS.get(k) or [2] * int(math.log2(k)), dim=LATENT),
+            "fsq": lambda: NormalizedFSQ(fsq_levels(k)),
             "vqtorch-ema": lambda: PeerVQ(LATENT, k),
         }
+        unknown = [m for m in args.methods if m not in factories]
+        if unknown:
+            parser.error(f"unknown method(s) {unknown}; choose from {sorted(factories)}")
         for name in args.methods:
-            row = run_one(name, factories[name], train, held, k, args.steps, args.batch)
-            print(f"{row['method']:<12} {row['K']:>7} {row['util']:>7.2f} {row['mse']:>13.4f} {row['train_s']:>8.1f}",
+            row = run_one(name, factories[name], train, held, args.steps, args.batch)
+            label = f"fsq{fsq_levels(k)}".replace(" ", "") if name == "fsq" else name
+            print(f"{label:<16} {row['K']:>7} {row['util']:>7.2f} {row['mse']:>13.4f} {row['train_s']:>8.1f}",
                   flush=True)
 
 

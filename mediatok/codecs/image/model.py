@@ -33,8 +33,8 @@ class ImageVQConfig:
     """Everything needed to rebuild an ImageVQ. `widths` has log2(downsample) + 1 entries, one per resolution."""
 
     downsample: int = 8  # f: 8 or 16 (any power of two from 2 to 32)
-    widths: tuple[int, ...] = (32, 64, 96, 128)
-    blocks: int = 1  # residual blocks per resolution (the decoder has one more, as in VQGAN)
+    widths: tuple[int, ...] = (16, 32, 64, 128)  # narrow where the resolution is high: that is where a CPU's time goes
+    blocks: int = 2  # residual blocks per resolution, in the encoder and in the decoder
     attention: bool = True  # one self-attention layer at the lowest resolution (encoder and decoder)
     latent_dim: int = 8
     quantizer: QuantizerKind = "vq-ema"
@@ -157,8 +157,10 @@ class Decoder(nn.Module):
         self.mid = nn.Sequential(*mid)
         self.levels = nn.ModuleList()
         for i in range(len(w) - 1):
-            blocks = [ResBlock(w[i] if j == 0 else w[i + 1], w[i + 1], g) for j in range(cfg.blocks + 1)]
-            self.levels.append(nn.ModuleDict({"up": nn.Conv2d(w[i], w[i], 3, padding=1), "blocks": nn.Sequential(*blocks)}))
+            # The conv after upsampling already narrows to the next width: at the high resolutions, where the
+            # cost is, no layer is wider than that resolution's own width.
+            blocks = [ResBlock(w[i + 1], w[i + 1], g) for _ in range(cfg.blocks)]
+            self.levels.append(nn.ModuleDict({"up": nn.Conv2d(w[i], w[i + 1], 3, padding=1), "blocks": nn.Sequential(*blocks)}))
         self.conv_out = nn.Conv2d(w[-1], 3, 3, padding=1)
 
     def forward(self, z: Tensor) -> Tensor:

@@ -127,3 +127,11 @@ def test_save_load_keeps_bitstreams_and_family_is_registered(small_codec, tmp_pa
     assert family.modality == "image" and family.default_model == "image-vq"
     assert {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"} == set(family.io.read_suffixes)
     assert family.io.write_suffixes == (".png", ".jpg", ".webp")
+
+
+def test_example_photo_round_trips_at_its_odd_size(small_codec):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "examples" / "chelsea.png"
+    y = small_codec.decode(small_codec.encode(path))
+    assert y.shape == (300, 451, 3) and y.dtype == np.uint8

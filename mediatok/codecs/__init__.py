@@ -233,6 +233,7 @@ def _load_families() -> None:
         return
     _BUILTIN_LOADED = True
     import mediatok.codecs.audio  # noqa: F401
+    import mediatok.codecs.image  # noqa: F401
 
     from importlib.metadata import entry_points
 

@@ -165,3 +165,23 @@ def test_registry_refuses_duplicates():
         warnings.simplefilter("error")
         with pytest.raises(mediatok.ModelNotFoundError, match="no model named"):
             mediatok.load("no-such-model")
+
+
+def test_num_threads_applies_during_a_call_and_is_restored(tiny_codec):
+    from mediatok.codecs import base
+
+    seen = []
+    original = tiny_codec.encode_latents
+    tiny_codec.num_threads = 1
+    tiny_codec.encode_latents = lambda x: (seen.append(torch.get_num_threads()), original(x))[1]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        tiny_codec.tokenize(speechlike(0.5), 16000)
+        assert seen == [1] and torch.get_num_threads() == 2
+        with base.torch_threads(None):
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+        tiny_codec.num_threads = None
+        del tiny_codec.encode_latents

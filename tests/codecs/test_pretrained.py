@@ -27,6 +27,8 @@ def test_shipped_model_round_trips_the_example():
 
 def test_shipped_model_encodes_with_two_threads():
     codec = mediatok.load("speech-16k")
+    assert codec.num_threads == 1  # the shipped default (benchmarks/codec_threads.py)
+    codec.num_threads = None  # this test is about the two-thread kernel path
     x = torch.from_numpy(load_audio(ROOT / "examples" / "speech.wav", 16000)).repeat(4)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)

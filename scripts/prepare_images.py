@@ -42,13 +42,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from debian import unpack_packages  # scripts/debian.py, beside this script
 
 PACKAGES = ("opencv-doc", "ukui-wallpapers")
 OPENCV_DIR = "usr/share/doc/opencv-doc"
@@ -84,11 +84,7 @@ def extract(raw_dir: Path) -> Path:
     """Download and unpack the Debian packages into raw_dir (once); return raw_dir."""
     if (raw_dir / OPENCV_DIR).is_dir() and (raw_dir / WALLPAPER_DIR).is_dir():
         return raw_dir
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["apt-get", "download", *PACKAGES], cwd=tmp, check=True)
-        for deb in sorted(Path(tmp).glob("*.deb")):
-            subprocess.run(["dpkg", "-x", str(deb), str(raw_dir)], check=True)
+    unpack_packages(PACKAGES, raw_dir)
     return raw_dir
 
 

@@ -20,14 +20,14 @@ else to ``train``. The same rule applies to both languages.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
+
+from debian import unpack_packages  # scripts/debian.py, beside this script
 
 PACKAGES = ("fillets-ng-data-cs", "fillets-ng-data-nl")
 LANGUAGES = ("cs", "nl")
@@ -49,11 +49,7 @@ def extract(raw_dir: Path) -> Path:
     sound = raw_dir / SOUND_DIR
     if sound.is_dir() and any(sound.glob("*/cs/*.ogg")) and any(sound.glob("*/nl/*.ogg")):
         return sound
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["apt-get", "download", *PACKAGES], cwd=tmp, check=True)
-        for deb in sorted(Path(tmp).glob("*.deb")):
-            subprocess.run(["dpkg", "-x", str(deb), str(raw_dir)], check=True)
+    unpack_packages(PACKAGES, raw_dir)
     return sound
 
 

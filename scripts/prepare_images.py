@@ -3,6 +3,8 @@
 Sources (../shared/DATA.md; train on them, commit none of their files):
 
     opencv-doc       usr/share/doc/opencv-doc/**/*.jpg|*.jpeg   BSD-3-Clause / Apache-2.0 (OpenCV documentation)
+    mate-backgrounds usr/share/backgrounds/mate/nature/*.jpg     GPL-2+ (test only: never trained on, so the shipped
+                                                                 weights owe nothing to it)
     ukui-wallpapers  usr/share/backgrounds/*                    CC-BY-SA-3.0 (Ubuntu Kylin community)
     scikit-image     skimage/data/<colour photos listed below>  CC0 / public domain (see each loader's docstring)
 
@@ -50,10 +52,12 @@ from PIL import Image, ImageOps
 
 from debian import unpack_packages  # scripts/debian.py, beside this script
 
-PACKAGES = ("opencv-doc", "ukui-wallpapers")
+PACKAGES = ("opencv-doc", "ukui-wallpapers", "mate-backgrounds")
 OPENCV_DIR = "usr/share/doc/opencv-doc"
 WALLPAPER_DIR = "usr/share/backgrounds"
+MATE_DIR = "usr/share/backgrounds/mate/nature"
 LICENCES = {"opencv-doc": "BSD-3-Clause/Apache-2.0 (OpenCV docs)", "ukui-wallpapers": "CC-BY-SA-3.0",
+            "mate-backgrounds": "GPL-2+ (test only)",
             "skimage": "CC0/public domain"}
 # scikit-image's colour photographs (file in skimage/data, licence from the loader's docstring)
 PHOTOS = {"astronaut.png": "public domain (NASA)", "coffee.png": "CC0 (Rachel Michetti)",
@@ -66,6 +70,9 @@ MIN_COLOURFULNESS = 8.0
 MAX_FLAT_SHARE = (0.45, 0.70)  # top-32 colour share allowed with / without exactly flat areas
 MAX_STILL_SHARE = 0.30
 MAX_LONG_SIDE = 1024
+# Test-only photos keep more pixels: issue 11 measures codebook use over held-out images giving >= 10 tokens per
+# code (16384 codes at f8 need 10.5 MP); at 1536 px the twelve MATE photos give about 17 MP.
+TEST_ONLY_PACKAGES = {"mate-backgrounds": 1536}
 TEST_CROP = 512
 HELD_OUT = {"skimage-chelsea"}  # examples/chelsea.png
 
@@ -82,7 +89,7 @@ class Candidate:
 
 def extract(raw_dir: Path) -> Path:
     """Download and unpack the Debian packages into raw_dir (once); return raw_dir."""
-    if (raw_dir / OPENCV_DIR).is_dir() and (raw_dir / WALLPAPER_DIR).is_dir():
+    if all((raw_dir / d).is_dir() for d in (OPENCV_DIR, WALLPAPER_DIR, MATE_DIR)):
         return raw_dir
     unpack_packages(PACKAGES, raw_dir)
     return raw_dir
@@ -98,9 +105,13 @@ def candidates(raw_dir: Path) -> list[Candidate]:
         if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg"):
             found.append(Candidate(_name("opencv", p.relative_to(opencv)), "opencv-doc", p, LICENCES["opencv-doc"]))
     walls = raw_dir / WALLPAPER_DIR
-    for p in sorted(walls.iterdir()):
+    for p in sorted(walls.iterdir()):  # top level only: mate/ and other packages' folders below are not ukui's
         if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"):
             found.append(Candidate(_name("ukui", p.relative_to(walls)), "ukui-wallpapers", p, LICENCES["ukui-wallpapers"]))
+    mate = raw_dir / MATE_DIR
+    for p in sorted(mate.iterdir()):
+        if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg"):
+            found.append(Candidate(_name("mate", p.relative_to(mate)), "mate-backgrounds", p, LICENCES["mate-backgrounds"]))
     data = Path(skimage.__file__).parent / "data"
     for file, licence in PHOTOS.items():
         found.append(Candidate(_name("skimage", Path(file)), "skimage", data / file, licence))
@@ -111,9 +122,10 @@ def _name(source: str, rel: Path) -> str:
     return f"{source}-{rel.with_suffix('').as_posix().replace('/', '_')}"
 
 
-def split_of(name: str) -> str:
-    """The fixed split of a photo by its name: sha256(name) mod 10 == 0 -> test, == 1 -> val, else train."""
-    if name in HELD_OUT:
+def split_of(name: str, package: str = "") -> str:
+    """The fixed split of a photo by its name: sha256(name) mod 10 == 0 -> test, == 1 -> val, else train;
+    HELD_OUT names and TEST_ONLY_PACKAGES always test."""
+    if name in HELD_OUT or package in TEST_ONLY_PACKAGES:
         return "test"
     r = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % 10
     return "test" if r == 0 else "val" if r == 1 else "train"
@@ -222,8 +234,8 @@ def main(argv: list[str] | None = None) -> None:
         if why is not None:
             rejected.append((cand, why))
             continue
-        split = split_of(cand.name)
-        out = downscale(rgb)
+        split = split_of(cand.name, cand.package)
+        out = downscale(rgb, TEST_ONLY_PACKAGES.get(cand.package, MAX_LONG_SIDE))
         Image.fromarray(out).save(args.out / split / f"{cand.name}.png")
         if split == "test" and (crop := centre_crop(out, TEST_CROP)) is not None:
             Image.fromarray(crop).save(args.out / "test512" / f"{cand.name}.png")

@@ -51,3 +51,22 @@ def test_unit_gaussian_input_fills_the_grid(levels):
     used = torch.zeros(fsq.codebook_size, dtype=torch.bool)
     used[fsq(x).indices.reshape(-1)] = True
     assert used.float().mean() >= 0.99, float(used.float().mean())
+
+
+def test_benchmark_code_entropy_loss_is_zero_on_a_uniform_grid_and_positive_on_a_collapsed_one():
+    # The benchmark's FSQ arm adds log K - H(batch-mean soft code distribution); it must not favour any code.
+    import importlib.util
+    import pathlib
+
+    pytest.importorskip("skimage")
+    path = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "quantizers.py"
+    spec = importlib.util.spec_from_file_location("bench_quantizers", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    q = bench.NormalizedFSQ([3, 4], entropy_weight=0.1)
+    fsq = FSQ([3, 4]).eval()
+    codes = fsq.decode_indices(torch.arange(12).reshape(1, 1, 12))
+    lv = torch.tensor([3.0, 4.0])[None, :, None]
+    h = torch.atanh(codes * (lv - 1) / lv).repeat(1, 1, 50)  # every code's centre, equally often
+    assert abs(float(q.code_entropy_loss(h))) < 0.05
+    assert float(q.code_entropy_loss(torch.zeros(1, 2, 600))) > 1.0

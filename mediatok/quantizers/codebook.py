@@ -126,6 +126,10 @@ class Codebook(nn.Module):
         if self.metric == "cosine":
             x = F.normalize(x, dim=-1)
         centers, counts = kmeans(x, self.codebook_size, iters=self.kmeans_iters)
+        # Each process saw its own batch: every rank starts from rank 0's centres, so the codebooks agree
+        # from the first step (the EMA updates and restarts after it are all-reduced or broadcast).
+        distributed.broadcast_(centers)
+        distributed.broadcast_(counts)
         self.embed.data.copy_(centers)
         if self.ema_decay is not None:
             self.ema_count.copy_(counts.clamp_min(1.0))

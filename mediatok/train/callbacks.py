@@ -61,3 +61,60 @@ class StepTimer(L.Callback):
         if self.count == self.every:
             pl_module.log("train/sec_per_step", (time.monotonic() - self.start) / self.count, prog_bar=True)
             self.start, self.count = time.monotonic(), 0
+
+
+class EMAWeights(L.Callback):
+    """An exponential moving average of the codec's parameters, used for validation and by `export`.
+
+    shadow <- d * shadow + (1 - d) * weights after every training step, d = min(decay, (1 + t) / (10 + t)) at
+    step t (a short memory at first, so the average does not drag the random initialisation along). Buffers
+    (an EMA codebook, usage statistics) are not averaged: they are already running estimates. Validation runs
+    with the averaged weights (swapped in and back), so the metrics a checkpoint is chosen by are those of
+    the network that is exported; the checkpoint holds the average under "codec_ema".
+    """
+
+    def __init__(self, decay: float = 0.999) -> None:
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must be in [0, 1), got {decay}")
+        self.decay = decay
+        self.shadow: dict[str, torch.Tensor] = {}
+        self._live: dict[str, torch.Tensor] = {}
+
+    def _params(self, pl_module: L.LightningModule) -> dict[str, torch.Tensor]:
+        return {n: p for n, p in pl_module.codec.named_parameters() if p.is_floating_point()}
+
+    @torch.no_grad()
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        params = self._params(pl_module)
+        if set(self.shadow) != set(params):
+            self.shadow = {n: p.detach().clone() for n, p in params.items()}
+            return
+        t = int(pl_module.steps)
+        d = min(self.decay, (1 + t) / (10 + t))
+        torch._foreach_lerp_([self.shadow[n] for n in params], [p.detach() for p in params.values()], 1.0 - d)
+
+    @torch.no_grad()
+    def on_validation_start(self, trainer, pl_module) -> None:
+        params = self._params(pl_module)
+        if set(self.shadow) != set(params):
+            return  # nothing averaged yet (validation before the first step)
+        self._live = {n: p.detach().clone() for n, p in params.items()}
+        for n, p in params.items():
+            p.copy_(self.shadow[n])
+
+    @torch.no_grad()
+    def on_validation_end(self, trainer, pl_module) -> None:
+        for n, p in self._params(pl_module).items():
+            if n in self._live:
+                p.copy_(self._live[n])
+        self._live = {}
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        if self.shadow:
+            checkpoint["codec_ema"] = {n: t.detach().cpu().clone() for n, t in self.shadow.items()}
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        saved = checkpoint.get("codec_ema")
+        if saved:
+            device = next(pl_module.codec.parameters()).device
+            self.shadow = {n: t.to(device) for n, t in saved.items()}

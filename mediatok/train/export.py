@@ -47,8 +47,9 @@ def entropy_fit(family: str) -> EntropyFit:
     return _ENTROPY_FITS[family]
 
 
-def network_from_checkpoint(path: str | Path) -> tuple[str, nn.Module]:
-    """(family, the trained network) from a Lightning checkpoint written by `CodecModule` (our own file)."""
+def network_from_checkpoint(path: str | Path, ema: bool = True) -> tuple[str, nn.Module]:
+    """(family, the trained network) from a Lightning checkpoint written by `CodecModule` (our own file); with
+    `ema` and an `EMAWeights` callback in the run, its averaged parameters replace the live ones."""
     from mediatok.codecs import families
 
     ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
@@ -65,6 +66,11 @@ def network_from_checkpoint(path: str | Path) -> tuple[str, nn.Module]:
                          f"class; known: {sorted(f for f in fams if fams[f].codec_class is not None)}")
     model = family.codec_class.build_model(saved["model"])
     state = {k[len("codec."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("codec.")}
+    if ema and ckpt.get("codec_ema"):
+        unknown = sorted(set(ckpt["codec_ema"]) - set(state))
+        if unknown:
+            raise ValueError(f"{path}: averaged weights {unknown[:3]} are not in the network's state dict")
+        state.update(ckpt["codec_ema"])
     model.load_state_dict(state, strict=True)
     return family.name, model.eval()
 
@@ -79,7 +85,8 @@ def round_to_fp16(model: nn.Module) -> nn.Module:
 
 
 def export(ckpt: str | Path, folder: str | Path, name: str, short_id: str | None = None, *,
-           prior_data: str | Path | None = None, card: str | None = None, **fit_options: Any) -> Any:
+           prior_data: str | Path | None = None, card: str | None = None, ema: bool = True,
+           **fit_options: Any) -> Any:
     """Checkpoint -> checkpoint folder; returns the exported codec as loaded back from the folder.
 
     With `prior_data`, the family's entropy fit runs on it with `fit_options` (audio: minutes, seed);
@@ -87,7 +94,7 @@ def export(ckpt: str | Path, folder: str | Path, name: str, short_id: str | None
     """
     from mediatok.codecs import families
 
-    family, model = network_from_checkpoint(ckpt)
+    family, model = network_from_checkpoint(ckpt, ema=ema)
     round_to_fp16(model)
     entropy_model = entropy_fit(family)(model, prior_data, **fit_options) if prior_data else None
     codec_class = families()[family].codec_class
@@ -106,9 +113,15 @@ def main(argv: list[str] | None = None) -> None:
                    help="prepared data folder the entropy model is fitted on ('' for none: raw indices)")
     p.add_argument("--prior-minutes", type=float, default=None,
                    help="audio: minutes of training clips to fit on (default: the family's, 80 for audio)")
+    p.add_argument("--prior-images", type=int, default=None,
+                   help="image: training images to fit on (default: all of root/train)")
+    p.add_argument("--no-ema", action="store_true", help="export the live weights, not the EMAWeights average")
     a = p.parse_args(argv)
-    options = {"minutes": a.prior_minutes} if a.prior_minutes is not None else {}
-    codec = export(a.ckpt, a.out, a.name or Path(a.out).name, a.short_id, prior_data=a.prior_data or None, **options)
+    options: dict[str, Any] = {"minutes": a.prior_minutes} if a.prior_minutes is not None else {}
+    if a.prior_images is not None:
+        options["images"] = a.prior_images
+    codec = export(a.ckpt, a.out, a.name or Path(a.out).name, a.short_id, prior_data=a.prior_data or None,
+                   ema=not a.no_ema, **options)
     unit = {"audio": "bit/s", "image": "bit/pixel", "volume": "bit/voxel"}.get(codec.modality, "bits")
     print(f"exported {codec.name}: {codec.bitrate:.4g} {unit} nominal -> {a.out}")
 

@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from mediatok.codecs.audio import AudioCodec, SpeechCodec
+from mediatok.codecs.image import ImageVQConfig
 from mediatok.train.audio import AudioDataModule, AudioLosses
 from mediatok.train.cli import train_main
 
@@ -23,9 +24,16 @@ def test_config_parses(config, capsys):
         train_main(["fit", "--config", str(config), "--print_config"])
     assert exit_.value.code in (0, None)
     resolved = yaml.safe_load(capsys.readouterr().out)
-    assert resolved["model"]["codec"]["class_path"] == "mediatok.codecs.audio.AudioCodec"
-    rate = resolved["model"]["codec"]["init_args"]["cfg"]["sample_rate"]
-    assert resolved["model"]["losses"]["init_args"]["sample_rate"] == rate  # the mel filters match the codec
+    codec, losses = resolved["model"]["codec"], resolved["model"]["losses"]
+    if config.parent.name == "audio":
+        assert codec["class_path"] == "mediatok.codecs.audio.AudioCodec"
+        rate = codec["init_args"]["cfg"]["sample_rate"]
+        assert losses["init_args"]["sample_rate"] == rate  # the mel filters match the codec
+    else:
+        assert config.parent.name == "image", f"a config outside configs/audio and configs/image: {config}"
+        assert codec["class_path"] == "mediatok.codecs.image.ImageVQ"
+        assert losses["class_path"] == "mediatok.train.image.ImageLosses"
+        ImageVQConfig.from_dict(codec["init_args"]["cfg"])  # every network setting is a known, valid one
 
 
 def test_speech_16k_recipe_builds_the_shipped_network_from_the_shipped_weights():

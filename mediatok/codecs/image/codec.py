@@ -42,6 +42,7 @@ class ImageCodec(Codec):
     family = "image"
     modality = "image"
     token_layout = "h, w"
+    model_class = ImageVQ
 
     def __init__(self, model: ImageVQ, entropy_model: Any = None, *, name: str = "image", short_id: str | None = None,
                  model_hash: bytes = b"", num_threads: int | None = None, tile: int = 64, margin: int = 8) -> None:

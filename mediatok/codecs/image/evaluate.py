@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from mediatok.codecs.image import metrics
 from mediatok.codecs.image.io import READ_SUFFIXES, read_image
 
-MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, as in pytorch-msssim
 RD_QUALITIES = {"jpeg": (3, 8, 15, 30, 50, 75, 90), "webp": (0, 5, 15, 30, 50, 75, 90)}
 
 
@@ -34,40 +34,13 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """MS-SSIM of two uint8 (H, W, 3) images with as many scales (<= 5) as the short side allows.
-
-    pytorch-msssim asserts a short side above 160 px for its five scales with an 11-tap window; below that the
-    coarsest scales are dropped (weights renormalised) so that the last scale still holds one window, and
-    below 11 px the window shrinks (plain SSIM). NaN under 3 px.
-    """
-    from pytorch_msssim import ms_ssim as _ms_ssim, ssim as _ssim_fn
-
+    """MS-SSIM of two uint8 (H, W, 3) images with as many scales (<= 5) as the short side allows (see
+    `mediatok.codecs.image.metrics`); NaN under 3 px."""
+    if min(a.shape[:2]) < 3:
+        return float("nan")
     x = torch.from_numpy(np.array(a, dtype=np.float64)).permute(2, 0, 1)[None]  # (1, 3, H, W), a copy: inputs may be read-only
     y = torch.from_numpy(np.array(b, dtype=np.float64)).permute(2, 0, 1)[None]
-    side = min(a.shape[:2])
-    if side > 160:
-        return float(_ms_ssim(x, y, data_range=255))
-    if side < 3:
-        return float("nan")
-    win = 11 if side >= 11 else side - (1 - side % 2)
-    levels = max(1, min(5, int(math.floor(math.log2(side / win))) + 1))
-    if levels == 1:
-        return float(_ssim_fn(x, y, data_range=255, win_size=win))
-    from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim  # the per-scale (ssim, cs) pytorch-msssim uses
-
-    weights = torch.tensor(MSSSIM_WEIGHTS[:levels], dtype=torch.float64)
-    weights = weights / weights.sum()
-    kernel = _fspecial_gauss_1d(win, 1.5).double().repeat(3, 1, 1, 1)
-    terms = []
-    for i in range(levels):
-        s, cs = _ssim(x, y, data_range=255, win=kernel, size_average=False)  # (1, 3) each
-        if i < levels - 1:
-            terms.append(torch.relu(cs))
-            pad = [d % 2 for d in x.shape[2:]]
-            x = torch.nn.functional.avg_pool2d(x, 2, padding=pad)
-            y = torch.nn.functional.avg_pool2d(y, 2, padding=pad)
-    terms.append(torch.relu(s))
-    return float(torch.prod(torch.stack(terms) ** weights.view(-1, 1, 1), dim=0).mean())
+    return float(metrics.ms_ssim(x, y, data_range=255)[0])
 
 
 def pillow_codec(image: np.ndarray, fmt: str, quality: int) -> tuple[np.ndarray, int]:

@@ -45,6 +45,12 @@ class ImageVQConfig:
     ema_decay: float = 0.99  # vq-ema only
     kmeans_init: bool = True  # vq-ema: k-means on the first batch; simvq / lc: moment-matched projector
     residual_gain: float = 0.1  # initial value of every residual branch's gain
+    # Training only: the first `quantizer_warmup` training forwards skip the quantizer (a plain autoencoder),
+    # keeping a sample of the latents; the codebook is then initialised on that sample (k-means for vq-ema).
+    # A random encoder's first batch is a poor place to put 16k codes: the prototype of issue 11 reached
+    # 99.96 % use with 150 warm-up steps.
+    quantizer_warmup: int = 0
+    warmup_sample: int = 65536  # latents kept for the initialisation
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
@@ -60,6 +66,9 @@ class ImageVQConfig:
             raise ValueError(f"quantizer must be 'vq-ema', 'simvq' or 'lc', got {self.quantizer!r}")
         if self.quantizer == "lc" and self.codebook_dim is None:
             raise ValueError("quantizer 'lc' needs codebook_dim (the width of the features its codebook is built from)")
+        if self.quantizer_warmup < 0 or self.warmup_sample < 1:
+            raise ValueError(f"quantizer_warmup must be >= 0 and warmup_sample >= 1, got {self.quantizer_warmup}, "
+                             f"{self.warmup_sample}")
         for name in ("blocks", "latent_dim", "codebook_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -192,6 +201,9 @@ class ImageVQ(nn.Module):
         self.encoder = Encoder(cfg)
         self.quantizer = build_quantizer(cfg)
         self.decoder = Decoder(cfg)
+        # Training forwards left before the quantizer is used (saved, so a resumed run does not warm up again).
+        self.register_buffer("warmup_left", torch.tensor(cfg.quantizer_warmup, dtype=torch.long))
+        self._warmup_latents: list[Tensor] = []
 
     @property
     def downsample(self) -> int:
@@ -228,9 +240,32 @@ class ImageVQ(nn.Module):
         return self.decoder(quantized) * 0.5 + 0.5
 
     def forward(self, x: Tensor) -> ImageVQOutput:
-        """x (B, 3, H, W) in [0, 1] -> reconstruction, indices, commitment loss and codebook statistics."""
-        q = self.quantize(self.encode(x))
+        """x (B, 3, H, W) in [0, 1] -> reconstruction, indices, commitment loss and codebook statistics.
+
+        During the quantizer warm-up (training only) the latents bypass the quantizer: indices are all -1 and
+        the commitment loss is 0."""
+        z = self.encode(x)
+        if self.training and int(self.warmup_left) > 0:
+            return self._warmup_forward(z)
+        q = self.quantize(z)
         return ImageVQOutput(self.decode(q.quantized), q.indices, q.loss, dict(q.stats))
+
+    def _warmup_forward(self, z: Tensor) -> ImageVQOutput:
+        """A plain autoencoder step that also samples latents; the last one initialises the codebook on them."""
+        b, d, h, w = z.shape
+        rows = z.detach().permute(0, 2, 3, 1).reshape(-1, d)
+        per_step = -(-self.cfg.warmup_sample // max(1, self.cfg.quantizer_warmup))
+        pick = torch.randperm(rows.shape[0], device=rows.device)[:per_step]
+        self._warmup_latents.append(rows[pick].float())
+        self.warmup_left -= 1
+        if int(self.warmup_left) == 0:
+            sample = torch.cat(self._warmup_latents)[-self.cfg.warmup_sample:]  # (N, D)
+            self._warmup_latents = []
+            # One training-mode quantizer call on the sample: the codebook initialises itself on it (k-means,
+            # or the moment-matched projector), as it would on a first batch.
+            self.quantize(sample.T.reshape(1, d, -1, 1))
+        indices = torch.full((b, 1, h, w), -1, dtype=torch.long, device=z.device)
+        return ImageVQOutput(self.decode(z), indices, z.new_zeros(()), {})
 
     def encode_latents(self, x: Tensor) -> Tensor:
         """x (B, 3, H, W) in [0, 1] -> tokens (B, 1, H / f, W / f) int64."""

@@ -1,0 +1,63 @@
+"""Image callbacks: a PNG grid of validation reconstructions, and PSNR / MS-SSIM of the validation crops.
+
+Both read the codec output that `CodecModule.validation_step` returns, so nothing runs the codec twice.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+
+from mediatok.codecs.image.metrics import ms_ssim
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float (B, 3, H, W) in [0, 1] -> uint8 (B, H, W, 3), clamped and rounded as a decoded file would be."""
+    return x.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+class ImageSamples(L.Callback):
+    """After each validation: <log_dir>/samples/step<N>.png, the first `num` crops above their reconstructions."""
+
+    def __init__(self, num: int = 4) -> None:
+        self.num = num
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if batch_idx != 0 or trainer.sanity_checking:
+            return
+        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask, not only rank 0
+        if not trainer.is_global_zero:
+            return
+        from PIL import Image
+
+        ref = to_uint8(batch[: self.num])
+        rec = to_uint8(pl_module.losses.reconstruction(outputs)[: self.num])
+        grid = np.concatenate([np.concatenate(list(ref), axis=1), np.concatenate(list(rec), axis=1)], axis=0)
+        root = Path(log_dir or trainer.default_root_dir) / "samples"
+        root.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(grid).save(root / f"step{int(pl_module.steps):07d}.png")
+
+
+class ImageQuality(L.Callback):
+    """PSNR (on the uint8-rounded output) and MS-SSIM of every validation crop, logged as val/psnr, val/ms_ssim.
+
+    A checkpoint callback may monitor `val/ms_ssim`."""
+
+    def __init__(self) -> None:
+        self._psnr: list[float] = []
+        self._msssim: list[float] = []
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        rec = torch.from_numpy(to_uint8(pl_module.losses.reconstruction(outputs))).permute(0, 3, 1, 2).double() / 255
+        ref = batch.detach().double().cpu()
+        mse = (rec - ref).square().flatten(1).mean(1).clamp_min(1e-10)
+        self._psnr += (10 * torch.log10(1 / mse)).tolist()
+        self._msssim += ms_ssim(rec, ref, data_range=1.0).tolist()
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if self._psnr:
+            pl_module.log("val/psnr", float(np.mean(self._psnr)), sync_dist=True)
+            pl_module.log("val/ms_ssim", float(np.mean(self._msssim)), sync_dist=True, prog_bar=True)
+        self._psnr, self._msssim = [], []

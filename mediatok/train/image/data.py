@@ -1,0 +1,101 @@
+"""Image data for codec training: a folder of photos per split, held in memory as uint8 arrays.
+
+    root/train/*.png|jpg|...  --read once (EXIF-rotated, RGB)-->  uint8 (H, W, 3) arrays
+        --random crop (image drawn by area), random horizontal flip--> (B, 3, crop, crop) float in [0, 1]
+    root/val/*  --centre crop of val_crop (smaller images: their largest centred square)--> fixed validation batch
+
+`scripts/prepare_images.py` writes data/images/{train,val,test}. The training photos (31 MP) fit in memory as
+uint8, so the loader does no decoding and costs almost nothing next to the model on a 2-core machine.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from mediatok.codecs.image.io import READ_SUFFIXES, read_image
+
+
+def read_folder(folder: str | Path, min_side: int = 1) -> list[np.ndarray]:
+    """Every image under folder as uint8 (H, W, 3), sorted by path; those with a side below min_side left out."""
+    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in READ_SUFFIXES)
+    if not paths:
+        raise FileNotFoundError(f"no images ({', '.join(sorted(READ_SUFFIXES))}) under {folder}; "
+                                "run scripts/prepare_images.py")
+    images = [read_image(p) for p in paths]
+    kept = [im for im in images if min(im.shape[:2]) >= min_side]
+    if not kept:
+        raise ValueError(f"no image under {folder} has both sides >= {min_side} px")
+    return kept
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float (3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255)
+
+
+class RandomCrops(Dataset):
+    """Item k: a random crop x crop from an image drawn in proportion to its area, flipped left-right half the time."""
+
+    def __init__(self, images: list[np.ndarray], crop: int, epoch_size: int, seed: int = 0) -> None:
+        small = [im.shape[:2] for im in images if min(im.shape[:2]) < crop]
+        if small:
+            raise ValueError(f"{len(small)} training images are smaller than the {crop} px crop (e.g. {small[0]})")
+        self.images, self.crop, self.epoch_size, self.seed = images, crop, epoch_size, seed
+        area = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
+        self.p = area / area.sum()
+
+    def __len__(self) -> int:
+        return self.epoch_size
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        # Workers get a fresh torch seed every epoch; in-process loading draws from torch's seeded global RNG.
+        worker = torch.utils.data.get_worker_info()
+        fresh = torch.initial_seed() if worker is not None else int(torch.randint(2**62, ()))
+        rng = np.random.default_rng((self.seed, k, fresh % 2**63))
+        im = self.images[int(rng.choice(len(self.p), p=self.p))]
+        top = int(rng.integers(0, im.shape[0] - self.crop + 1))
+        left = int(rng.integers(0, im.shape[1] - self.crop + 1))
+        patch = im[top : top + self.crop, left : left + self.crop]
+        if rng.random() < 0.5:
+            patch = patch[:, ::-1]
+        return to_tensor(patch)
+
+
+def centre_square(rgb: np.ndarray, size: int) -> np.ndarray:
+    """The centred size x size crop, or the largest centred square when the image is smaller."""
+    side = min(size, *rgb.shape[:2])
+    top, left = (rgb.shape[0] - side) // 2, (rgb.shape[1] - side) // 2
+    return rgb[top : top + side, left : left + side]
+
+
+class ImageFolderDataModule(L.LightningDataModule):
+    """Random training crops of root/train and fixed centre crops of root/val (see `scripts/prepare_images.py`)."""
+
+    def __init__(self, root: str = "data/images", crop: int = 128, batch_size: int = 8, epoch_size: int = 8000,
+                 val_crop: int = 256, val_images: int = 16, val_batch_size: int = 4, num_workers: int = 0,
+                 seed: int = 0) -> None:
+        super().__init__()
+        if crop < 16 or val_crop < 16:
+            raise ValueError(f"crop and val_crop must be >= 16 px, got {crop}, {val_crop}")
+        self.save_hyperparameters()
+        self.train_set: RandomCrops | None = None
+        self.val_set: list[torch.Tensor] | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        h = self.hparams
+        self.train_set = RandomCrops(read_folder(Path(h.root) / "train", h.crop), h.crop, h.epoch_size, seed=h.seed)
+        val = read_folder(Path(h.root) / "val", h.val_crop)[: h.val_images]
+        self.val_set = [to_tensor(centre_square(im, h.val_crop)) for im in val]
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None, "setup() runs first"
+        return DataLoader(self.train_set, batch_size=self.hparams.batch_size, drop_last=True,
+                          num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        assert self.val_set is not None, "setup() runs first"
+        return DataLoader(self.val_set, batch_size=self.hparams.val_batch_size)

@@ -165,7 +165,7 @@ class LCQuantizer(SimVQ):
         base = self.codebook.base
         features = self._rows(features, base.shape[1], "features")
         centers, _ = kmeans(features.to(base.device), self.codebook_size, iters=iters)
-        base.copy_(centers)
+        base.copy_(distributed.broadcast_(centers))  # each process may hold other features: rank 0's centres win
         if latents is None:
             return
         latents = self._rows(latents, self.dim, "latents")
@@ -178,6 +178,8 @@ class LCQuantizer(SimVQ):
         projector = self.codebook.projector
         projector.weight.copy_(solution[:-1].T.to(projector.weight.dtype))
         projector.bias.copy_(solution[-1].to(projector.bias.dtype))
+        distributed.broadcast_(projector.weight.data)
+        distributed.broadcast_(projector.bias.data)
         self.codebook.initialized.fill_(True)  # the projector is data-initialised already
 
     @staticmethod

@@ -48,5 +48,10 @@ class LossSet(nn.Module):
         """The codec output's reconstruction of the batch (same shape as the batch)."""
         return out.reconstruction  # type: ignore[attr-defined]
 
+    def last_layer(self, codec: nn.Module) -> Tensor | None:
+        """The weight of the codec's output layer, where an adaptive GAN weight compares gradients (None: no such
+        layer is known, and `CodecModule(adaptive_gan_weight=True)` refuses to start)."""
+        return None
+
     def check_codec(self, codec: nn.Module) -> None:
         """Raise ValueError when these losses cannot train `codec`; by default every codec is accepted."""

@@ -13,6 +13,9 @@ The contract, which is all this module knows of a media family:
 - the data module: any `LightningDataModule` whose batches `codec` takes.
 Logging of media (samples, quality metrics) lives in callbacks, which receive `out` from `validation_step`.
 
+The GAN objective is `gan_loss` ("lsgan" or "hinge", see `mediatok.train.gan`); with `adaptive_gan_weight` the
+adversarial term is scaled by VQGAN's gradient-norm ratio at `losses.last_layer(codec)`.
+
 Manual optimisation, because a GAN needs two optimisers stepping in a fixed order. The learning rate follows
 `WarmupCosine`, a pure function of the step count, so resuming from any checkpoint continues it.
 """
@@ -25,7 +28,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from mediatok.train.gan import discriminator_loss, generator_losses
+from mediatok.train.gan import GAN_LOSSES, GanLoss, discriminator_loss, generator_losses
 from mediatok.train.losses import LossSet
 from mediatok.train.schedule import WarmupCosine
 
@@ -47,6 +50,8 @@ class CodecModule(L.LightningModule):
         disc_start: int = 0,
         grad_clip: float = 10.0,
         init_from: str | None = None,
+        gan_loss: GanLoss = "lsgan",
+        adaptive_gan_weight: bool = False,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -54,6 +59,11 @@ class CodecModule(L.LightningModule):
         self.save_hyperparameters(ignore=["codec", "losses", "discriminator"])
         self.codec, self.losses, self.discriminator = codec, losses, discriminator
         losses.check_codec(codec)
+        if gan_loss not in GAN_LOSSES:
+            raise ValueError(f"gan_loss must be one of {GAN_LOSSES}, got {gan_loss!r}")
+        if adaptive_gan_weight and losses.last_layer(codec) is None:
+            raise ValueError(f"adaptive_gan_weight needs the loss set to name the codec's last layer; "
+                             f"{type(losses).__name__}.last_layer returned None")
         self.schedule = WarmupCosine(warmup_steps, decay_start, decay_steps, min_lr_ratio)
         if init_from is not None:
             self._load_shipped_weights(init_from)
@@ -105,7 +115,7 @@ class CodecModule(L.LightningModule):
         _, opt_d = self._optimizers()
         assert opt_d is not None and self.discriminator is not None, "GAN phase needs the discriminator"
         fake = self.losses.reconstruction(out).detach()
-        loss = discriminator_loss(self.discriminator(batch), self.discriminator(fake))
+        loss = discriminator_loss(self.discriminator(batch), self.discriminator(fake), self.hparams.gan_loss)
         self._step(opt_d, loss)
         self.log("train/disc", loss.detach())
 
@@ -113,7 +123,10 @@ class CodecModule(L.LightningModule):
         opt_g, _ = self._optimizers()
         terms = self.losses(batch, out)
         if gan:
-            terms.update(zip(("adversarial", "feature"), self._adversarial_terms(batch, out)))
+            adversarial, feature = self._adversarial_terms(batch, out)
+            if self.hparams.adaptive_gan_weight:
+                adversarial = adversarial * self._adaptive_weight(self.losses.weights.total(terms), adversarial)
+            terms.update(adversarial=adversarial, feature=feature)
         loss = self.losses.weights.total(terms)
         for group in opt_g.param_groups:
             group["lr"] = self.hparams.lr * self.lr_factor(int(self.steps))
@@ -124,12 +137,23 @@ class CodecModule(L.LightningModule):
         stats = getattr(out, "stats", {}) or {}
         self.log_dict({f"vq/{k}": v.float() for k, v in stats.items() if k in ("utilization", "perplexity")})
 
+    def _adaptive_weight(self, reconstruction: Tensor, adversarial: Tensor) -> Tensor:
+        """VQGAN's balance (Esser et al. 2021, eq. 7): |grad of the reconstruction loss| / |grad of the adversarial
+        loss| at the codec's last layer, so that the GAN never outweighs reconstruction whatever their scales."""
+        last = self.losses.last_layer(self.codec)
+        g_rec = torch.autograd.grad(reconstruction, last, retain_graph=True)[0]
+        g_adv = torch.autograd.grad(adversarial, last, retain_graph=True)[0]
+        weight = (g_rec.norm() / (g_adv.norm() + 1e-4)).clamp(0.0, 1e4).detach()
+        self.log("train/adaptive_gan_weight", weight)
+        return weight
+
     def _adversarial_terms(self, batch: Tensor, out: Any) -> tuple[Tensor, Tensor]:
         """(adversarial, feature matching) with the discriminator frozen, so only the codec gets gradients."""
         assert self.discriminator is not None, "GAN phase needs the discriminator"
         self.discriminator.requires_grad_(False)
         try:
-            return generator_losses(self.discriminator(batch), self.discriminator(self.losses.reconstruction(out)))
+            return generator_losses(self.discriminator(batch), self.discriminator(self.losses.reconstruction(out)),
+                                    self.hparams.gan_loss)
         finally:
             self.discriminator.requires_grad_(True)
 

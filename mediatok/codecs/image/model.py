@@ -261,9 +261,14 @@ class ImageVQ(nn.Module):
         if int(self.warmup_left) == 0:
             sample = torch.cat(self._warmup_latents)[-self.cfg.warmup_sample:]  # (N, D)
             self._warmup_latents = []
-            # One training-mode quantizer call on the sample: the codebook initialises itself on it (k-means,
-            # or the moment-matched projector), as it would on a first batch.
-            self.quantize(sample.T.reshape(1, d, -1, 1))
+            if isinstance(self.quantizer, LCQuantizer) and self.cfg.codebook_dim == d:
+                # VQGAN-LC without CLIP: the frozen entries are k-means centres of the encoder's own features,
+                # and the projector starts as the map from those features to themselves.
+                self.quantizer.init_from_features(sample, latents=sample)
+            else:
+                # One training-mode quantizer call on the sample: the codebook initialises itself on it (k-means,
+                # or the moment-matched projector), as it would on a first batch.
+                self.quantize(sample.T.reshape(1, d, -1, 1))
         indices = torch.full((b, 1, h, w), -1, dtype=torch.long, device=z.device)
         return ImageVQOutput(self.decode(z), indices, z.new_zeros(()), {})
 

@@ -61,3 +61,49 @@ class ImageQuality(L.Callback):
             pl_module.log("val/psnr", float(np.mean(self._psnr)), sync_dist=True)
             pl_module.log("val/ms_ssim", float(np.mean(self._msssim)), sync_dist=True, prog_bar=True)
         self._psnr, self._msssim = [], []
+
+
+def load_features(path: str | Path) -> torch.Tensor:
+    """(M, C) float features from a .npy (no pickles) or .safetensors file (its one tensor, or "features")."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        array = np.load(path, allow_pickle=False)
+        features = torch.from_numpy(np.asarray(array, dtype=np.float32))
+    elif path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(path))
+        if "features" not in tensors and len(tensors) != 1:
+            raise ValueError(f"{path} holds {sorted(tensors)}: name the feature tensor 'features'")
+        features = tensors.get("features", next(iter(tensors.values()))).float()
+    else:
+        raise ValueError(f"feature file must be .npy or .safetensors, got {path.name}")
+    if features.ndim != 2 or features.shape[0] < 1:
+        raise ValueError(f"{path}: expected features (M, C), got {tuple(features.shape)}")
+    return features
+
+
+class CodebookFromFeatures(L.Callback):
+    """VQGAN-LC's initialisation from a user's feature file: the frozen codebook of an LC quantizer becomes k-means
+    centres of the (M, codebook_dim) features (e.g. CLIP image-patch features computed elsewhere), once, when a
+    run starts from scratch; the projector into the latent space is then matched to the first batch and trained.
+
+    Set the network's `quantizer_warmup: 0` with it: the warm-up would initialise the codebook again.
+    """
+
+    def __init__(self, path: str, iters: int = 10) -> None:
+        self.path, self.iters = path, iters
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        from mediatok.quantizers import LCQuantizer
+
+        quantizer = getattr(pl_module.codec, "quantizer", None)
+        if not isinstance(quantizer, LCQuantizer):
+            raise ValueError(f"CodebookFromFeatures initialises an LC quantizer; this codec has "
+                             f"{type(quantizer).__name__}")
+        if int(pl_module.steps) > 0:
+            return  # resumed: the codebook is in the checkpoint
+        features = load_features(self.path)
+        if features.shape[0] < quantizer.codebook_size:
+            raise ValueError(f"{self.path}: {features.shape[0]} features cannot seed {quantizer.codebook_size} codes")
+        quantizer.init_from_features(features.to(pl_module.device), iters=self.iters)

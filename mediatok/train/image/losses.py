@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from mediatok.codecs.image.metrics import ms_ssim
 from mediatok.train.losses import LossSet, LossWeights
@@ -64,3 +64,7 @@ class ImageLosses(LossSet):
         x = out.reconstruction.float()
         return {"l1": (x - batch).abs().mean(), "ms_ssim": ms_ssim_loss(x, batch),
                 "frequency": focal_frequency_loss(x, batch, self.frequency_alpha), "commit": out.commit_loss}
+
+    def last_layer(self, codec: nn.Module) -> Tensor:
+        """The decoder's output convolution, for the adaptive GAN weight."""
+        return codec.decoder.conv_out.weight

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 import yaml
 
@@ -44,13 +43,18 @@ def test_quantizer_warmup_trains_an_autoencoder_then_initialises_the_codebook_on
     assert (model.eval()(x).indices >= 0).all()
 
 
-def _shrunk_recipe(tmp_path: Path, images: Path) -> Path:
-    """configs/image/image-vq-cpu.yaml with a tiny network, 6 steps on one process, writing under tmp_path."""
+def _shrunk_recipe(tmp_path: Path, images: Path, gan: bool = False) -> Path:
+    """configs/image/image-vq-cpu.yaml with a tiny network, 6 steps on one process, writing under tmp_path;
+    with `gan`, a PatchGAN phase (hinge, adaptive weight) from step 3."""
     cfg = yaml.safe_load(RECIPE.read_text().replace("runs/image-vq", str(tmp_path / "run")))
     cfg["trainer"].update(devices=1, strategy="auto", max_steps=6, val_check_interval=3, log_every_n_steps=1)
     cfg["model"]["codec"]["init_args"]["cfg"].update(widths=[8, 8, 16, 16], blocks=1, codebook_size=64,
                                                      quantizer_warmup=2, warmup_sample=512)
     cfg["model"].update(warmup_steps=1)
+    if gan:
+        cfg["model"].update(discriminator={"class_path": "mediatok.train.image.PatchDiscriminator",
+                                           "init_args": {"width": 8}},
+                            gan_loss="hinge", adaptive_gan_weight=True, disc_start=3)
     cfg["data"]["init_args"].update(root=str(images), crop=64, batch_size=2, val_crop=128, val_batch_size=2)
     path = tmp_path / "image-vq-tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -81,9 +85,13 @@ def test_the_shipped_recipe_trains_and_exports_with_ema_weights_and_a_prior(tmp_
     assert len(blob) < np.prod(codec.tokenize(photo).shape) * 6 / 8 + 200  # coded below log2(64) bits a token
 
 
-def test_export_without_ema_takes_the_live_weights(tmp_path, photo_folder):
-    pytest.importorskip("lightning")
-    assert main(["train", "fit", "--config", str(_shrunk_recipe(tmp_path, photo_folder))]) == 0
+def test_a_gan_phase_then_export_without_ema_takes_the_live_weights(tmp_path, photo_folder):
+    assert main(["train", "fit", "--config", str(_shrunk_recipe(tmp_path, photo_folder, gan=True))]) == 0
+    logs = next((tmp_path / "run" / "logs").glob("version_*")) / "metrics.csv"
+    rows = [dict(zip(logs.read_text().splitlines()[0].split(","), line.split(",")))
+            for line in logs.read_text().splitlines()[1:]]
+    gan_steps = [int(r["step"]) for r in rows if r.get("train/adaptive_gan_weight")]
+    assert gan_steps and min(gan_steps) >= 3 and all(r.get("train/disc") for r in rows if r.get("train/adaptive_gan_weight"))
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     codec = export(ckpt, tmp_path / "exported", "image-tiny", "it", ema=False)
     saved = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]

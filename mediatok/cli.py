@@ -70,6 +70,12 @@ def _encode(args: argparse.Namespace) -> int:
         raise ValueError(f"model {codec.name!r} encodes {fam.modality} ({', '.join(fam.io.read_suffixes)}), "
                          f"not {src.suffix or 'suffix-less'} files")
     x, kwargs = fam.io.read(src)
+    if args.codebook_size is not None:
+        sizes = getattr(codec.model, "codebook_sizes", (codec.codebook_size,))
+        if args.codebook_size not in sizes:
+            raise ValueError(f"--codebook-size must be one of {codec.name}'s codebook sizes {list(sizes)}, "
+                             f"got {args.codebook_size}")
+        kwargs["codebook_size"] = args.codebook_size
     blob = codec.encode(x, **kwargs)
     out = Path(args.output or src.with_suffix(".mtk"))
     out.write_bytes(blob)
@@ -155,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="media file: .wav/.flac/.ogg, and further kinds as their codecs are installed")
     p.add_argument("-o", "--output", help="output .mtk (default: input with .mtk)")
     p.add_argument("--model", default=None, help="model name or checkpoint folder (default: the one for the input's media)")
+    p.add_argument("--codebook-size", type=int, default=None,
+                   help="image models with nested codebooks: encode at a lower rate with the codebook of this size "
+                        "(`mediatok info` or `mediatok models` lists them)")
     p.set_defaults(func=_encode)
 
     p = sub.add_parser("decode", help="decode a .mtk file; the output's suffix picks the format")

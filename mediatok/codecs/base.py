@@ -112,6 +112,11 @@ class Codec:
         """Facts for `detokenize`: the media that tokens of this shape would have come from."""
         raise NotImplementedError
 
+    def code_options(self, facts: dict[str, Any]) -> dict[str, Any]:
+        """Keyword options that facts imply for `encode_latents`, `decode_latents` and `_coder` (e.g. an image
+        codec's selected codebook size); none by default."""
+        return {}
+
     def encode_latents(self, x: Tensor) -> Tensor:
         """Model input (on the model's device) -> tokens (Q, *S). Families override to chunk or tile."""
         return self.model.encode_latents(x[None])[0]
@@ -125,7 +130,7 @@ class Codec:
         """Media -> int64 tokens (Q, *S) on the CPU, without entropy coding."""
         prepared = self.prepare(x, **kwargs)
         with self._threads(), torch.no_grad():  # no_grad, not inference_mode: callers may edit the result
-            return self.encode_latents(prepared.x.to(self.device)).cpu()
+            return self.encode_latents(prepared.x.to(self.device), **self.code_options(prepared.facts)).cpu()
 
     def detokenize(self, tokens: Tensor) -> Any:
         """Tokens (Q, *S) -> media."""
@@ -146,7 +151,7 @@ class Codec:
 
     def _reconstruct(self, tokens: Tensor, facts: dict[str, Any]) -> Any:
         with self._threads(), torch.no_grad():
-            y = self.decode_latents(tokens.to(self.device)).float().cpu()
+            y = self.decode_latents(tokens.to(self.device), **self.code_options(facts)).float().cpu()
         return self.restore(y, facts)
 
     # ---- bitstream ------------------------------------------------------------------------------------------
@@ -155,12 +160,13 @@ class Codec:
         from mediatok.entropy import pack
 
         prepared = self.prepare(x, **kwargs)
+        options = self.code_options(prepared.facts)
         with self._threads(), torch.no_grad():
-            tokens = self.encode_latents(prepared.x.to(self.device)).cpu()
+            tokens = self.encode_latents(prepared.x.to(self.device), **options).cpu()
         header: dict[str, Any] = {"model": self.short_id, "model_hash": self.model_hash, **prepared.facts}
         if self.entropy_model is None:
             header["coder"] = "raw"
-        return pack(header, [self._coder().encode(tokens)])
+        return pack(header, [self._coder(**options).encode(tokens)])
 
     def decode(self, blob: bytes) -> Any:
         """.mtk bytes -> media of the encoded input's kind and size; BitstreamError for anything malformed."""
@@ -179,24 +185,26 @@ class Codec:
         if unknown:  # a field this reader does not understand might change the meaning of the rest
             raise BitstreamError(f"bitstream header has fields this {self.family} codec does not know: {unknown}")
         shape = self.latent_shape(facts)
-        if math.prod(shape[1:]) > self.max_positions(len(chunks[0])):
+        options = self.code_options(facts)
+        if math.prod(shape[1:]) > self.max_positions(len(chunks[0]), **options):
             raise BitstreamError(f"header claims a token grid of {shape}, more than a payload of "
                                  f"{len(chunks[0])} bytes can hold")
         try:
-            tokens = self._coder().decode(chunks[0], shape)
+            tokens = self._coder(**options).decode(chunks[0], shape)
         except BitstreamError:
             raise
         except Exception as e:  # a payload that passed the CRC but does not decode
             raise BitstreamError(f"could not entropy-decode the token payload: {e}") from e
         return self._reconstruct(tokens, facts)
 
-    def max_positions(self, payload_bytes: int) -> int:
+    def max_positions(self, payload_bytes: int, **options: Any) -> int:
         """Most token positions a payload of this size may declare: the entropy model's own bound."""
-        coder = self._coder()
+        coder = self._coder(**options)
         bound = getattr(coder, "max_frames", None)
         return int(bound(payload_bytes)) if bound is not None else 8 * payload_bytes
 
-    def _coder(self) -> Any:
+    def _coder(self, **options: Any) -> Any:
+        """The entropy model that codes tokens made with `options` (see `code_options`): by default the one."""
         if self.entropy_model is not None:
             return self.entropy_model
         from mediatok.entropy import RawIndices
@@ -241,15 +249,25 @@ class Codec:
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous()
                    for k, v in self.model.state_dict().items()}
-        if self.entropy_model is not None:
-            tensors.update({f"prior.{k}": torch.as_tensor(v).contiguous()
-                            for k, v in self.entropy_model.state_dict().items()})
+        tensors.update({k: torch.as_tensor(v).contiguous() for k, v in self.entropy_state().items()})
         metadata = {"codec": self.family, "name": self.name, "mediatok_version": mediatok.__version__}
         save_file(tensors, str(folder / "model.safetensors"), metadata=metadata)
         (folder / "model.safetensors").chmod(0o644)
         (folder / "config.json").write_text(json.dumps(self.config_dict(), indent=2) + "\n")
         if card is not None:
             (folder / "CARD.md").write_text(card)
+
+    def entropy_state(self) -> dict[str, Tensor]:
+        """The entropy model's tensors as stored in model.safetensors: "prior.<key>" (families with more entropy
+        models add "prior@<tag>.<key>" and read them back in `load_extra_priors`)."""
+        if self.entropy_model is None:
+            return {}
+        return {f"prior.{k}": v for k, v in self.entropy_model.state_dict().items()}
+
+    def load_extra_priors(self, states: dict[str, dict[str, Tensor]]) -> None:
+        """Entropy models stored as "prior@<tag>.*", by tag; a family without any refuses them."""
+        if states:
+            raise ValueError(f"checkpoint holds entropy models {sorted(states)} that a {self.family} codec does not use")
 
     @classmethod
     def build_model(cls, config: dict[str, Any]) -> nn.Module:
@@ -267,12 +285,20 @@ class Codec:
         weights_path = folder / "model.safetensors"
         tensors = load_file(str(weights_path))
         prior_state = {k[len("prior."):]: v for k, v in tensors.items() if k.startswith("prior.")}
-        state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items() if not k.startswith("prior.")}
+        extra: dict[str, dict[str, Tensor]] = {}
+        for k, v in tensors.items():
+            if k.startswith("prior@"):
+                tag, _, key = k[len("prior@"):].partition(".")
+                extra.setdefault(tag, {})[key] = v
+        state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()
+                 if not k.startswith(("prior.", "prior@"))}
         model.load_state_dict(state, strict=True)
         entropy_model = entropy_model_from_state_dict(prior_state) if prior_state else None
         digest = hashlib.sha256(weights_path.read_bytes()).digest()[:3]
-        return cls(model, entropy_model, name=config.get("name", folder.name), short_id=config.get("short_id"),
-                   model_hash=digest, num_threads=config.get("num_threads"))
+        codec = cls(model, entropy_model, name=config.get("name", folder.name), short_id=config.get("short_id"),
+                    model_hash=digest, num_threads=config.get("num_threads"))
+        codec.load_extra_priors({tag: entropy_model_from_state_dict(st) for tag, st in extra.items()})
+        return codec
 
 
 # ---- helpers shared by the families ---------------------------------------------------------------------------

@@ -96,9 +96,14 @@ def export(ckpt: str | Path, folder: str | Path, name: str, short_id: str | None
 
     family, model = network_from_checkpoint(ckpt, ema=ema)
     round_to_fp16(model)
-    entropy_model = entropy_fit(family)(model, prior_data, **fit_options) if prior_data else None
+    fitted = entropy_fit(family)(model, prior_data, **fit_options) if prior_data else None
+    # A family's fit returns its entropy model, or the codec's arguments when it also changes the network
+    # (the image family's nested codebooks): {"model": ..., "entropy_model": ..., other keyword arguments}.
+    parts = dict(fitted) if isinstance(fitted, dict) else {"entropy_model": fitted}
+    model = round_to_fp16(parts.pop("model", model))
+    entropy_model = parts.pop("entropy_model", None)
     codec_class = families()[family].codec_class
-    codec_class(model, entropy_model, name=name, short_id=short_id).save(folder, card=card)
+    codec_class(model, entropy_model, name=name, short_id=short_id, **parts).save(folder, card=card)
     return codec_class.load(folder)
 
 
@@ -115,11 +120,17 @@ def main(argv: list[str] | None = None) -> None:
                    help="audio: minutes of training clips to fit on (default: the family's, 80 for audio)")
     p.add_argument("--prior-images", type=int, default=None,
                    help="image: training images to fit on (default: all of root/train)")
+    p.add_argument("--nested-sizes", default="",
+                   help="image: smaller codebook sizes selectable at encode time, e.g. 4096,1024,256 (fitted at export)")
+    p.add_argument("--nested-steps", type=int, default=200, help="image: fine-tuning steps per nested codebook")
     p.add_argument("--no-ema", action="store_true", help="export the live weights, not the EMAWeights average")
     a = p.parse_args(argv)
     options: dict[str, Any] = {"minutes": a.prior_minutes} if a.prior_minutes is not None else {}
     if a.prior_images is not None:
         options["images"] = a.prior_images
+    if a.nested_sizes:
+        options["nested_sizes"] = tuple(int(v) for v in a.nested_sizes.split(","))
+        options["nested_steps"] = a.nested_steps
     codec = export(a.ckpt, a.out, a.name or Path(a.out).name, a.short_id, prior_data=a.prior_data or None,
                    ema=not a.no_ema, **options)
     unit = {"audio": "bit/s", "image": "bit/pixel", "volume": "bit/voxel"}.get(codec.modality, "bits")

@@ -45,9 +45,15 @@ class ImageCodec(Codec):
     model_class = ImageVQ
 
     def __init__(self, model: ImageVQ, entropy_model: Any = None, *, name: str = "image", short_id: str | None = None,
-                 model_hash: bytes = b"", num_threads: int | None = None, tile: int = 64, margin: int = 8) -> None:
+                 model_hash: bytes = b"", num_threads: int | None = None, tile: int = 64, margin: int = 8,
+                 nested_priors: dict[int, Any] | None = None) -> None:
         super().__init__(model, entropy_model, name=name, short_id=short_id, model_hash=model_hash,
                          num_threads=num_threads)
+        # Entropy models of the nested codebooks, by size (a size without one codes raw indices).
+        self.nested_priors: dict[int, Any] = {}
+        for size, prior in (nested_priors or {}).items():
+            self.model.nested_codebook(size)  # ValueError for a size the model does not have
+            self.nested_priors[int(size)] = prior
         if tile < 1 or margin < 0:
             raise ValueError(f"tile must be >= 1 and margin >= 0 tokens, got tile={tile}, margin={margin}")
         self.tile, self.margin = int(tile), int(margin)
@@ -62,9 +68,12 @@ class ImageCodec(Codec):
         return self.model.cfg.downsample
 
     # ---- family hooks -------------------------------------------------------------------------------------
-    def prepare(self, x: Any) -> Prepared:
+    def prepare(self, x: Any, codebook_size: int | None = None) -> Prepared:
         """Any supported image -> float (3, H', W') in [0, 1], replicate-padded to multiples of f; facts
-        height, width and (unless a uint8 RGB array) format."""
+        height, width, (unless a uint8 RGB array) format and (unless the main one) codebook_size."""
+        sizes = self.model.codebook_sizes
+        if codebook_size is not None and codebook_size not in sizes:
+            raise ValueError(f"codebook_size must be one of this model's {list(sizes)}, got {codebook_size}")
         kind, img = _to_tensor(x)
         h, w = img.shape[1:]
         f = self.stride
@@ -73,6 +82,8 @@ class ImageCodec(Codec):
         facts: dict[str, Any] = {"height": h, "width": w}
         if kind != UINT8_RGB:
             facts["format"] = kind
+        if codebook_size is not None and codebook_size != sizes[0]:
+            facts["codebook_size"] = int(codebook_size)
         return Prepared(img.contiguous(), facts)
 
     def check_facts(self, header: dict[str, Any]) -> dict[str, Any]:
@@ -80,10 +91,44 @@ class ImageCodec(Codec):
         facts = {"height": header_int(header, "height", None, 1, MAX_SIDE),
                  "width": header_int(header, "width", None, 1, MAX_SIDE),
                  "format": header_int(header, "format", UINT8_RGB, UINT8_RGB, PIL_GRAY)}
+        if "codebook_size" in header:
+            size = header_int(header, "codebook_size", None, 2, self.model.cfg.codebook_size)
+            if size not in self.model.cfg.nested_sizes:
+                raise BitstreamError(f"bitstream uses a codebook of {size} entries; this model has "
+                                     f"{list(self.model.codebook_sizes)}")
+            facts["codebook_size"] = size
         if facts["height"] * facts["width"] > MAX_PIXELS:
             raise BitstreamError(f"bitstream header claims a {facts['width']} x {facts['height']} image, more than "
                                  f"the codec's limit of {MAX_PIXELS / 1e6:.0f} MP")
         return facts
+
+    def code_options(self, facts: dict[str, Any]) -> dict[str, Any]:
+        """The nested codebook the facts select, if any."""
+        return {"codebook_size": facts["codebook_size"]} if "codebook_size" in facts else {}
+
+    def _coder(self, codebook_size: int | None = None) -> Any:
+        if codebook_size is None or codebook_size == self.model.cfg.codebook_size:
+            return super()._coder()
+        prior = self.nested_priors.get(codebook_size)
+        if prior is not None:
+            return prior
+        from mediatok.entropy import RawIndices
+
+        return RawIndices(codebook_size)
+
+    def entropy_state(self) -> dict[str, Tensor]:
+        """The main prior as "prior.*", each nested codebook's as "prior@<size>.*"."""
+        state = super().entropy_state()
+        for size, prior in self.nested_priors.items():
+            state.update({f"prior@{size}.{k}": v for k, v in prior.state_dict().items()})
+        return state
+
+    def load_extra_priors(self, states: dict[str, Any]) -> None:
+        for tag, prior in states.items():
+            if not tag.isdigit() or int(tag) not in self.model.cfg.nested_sizes:
+                raise ValueError(f"checkpoint holds an entropy model for codebook size {tag!r}; this model has "
+                                 f"{list(self.model.codebook_sizes)}")
+            self.nested_priors[int(tag)] = prior
 
     def latent_shape(self, facts: dict[str, Any]) -> tuple[int, ...]:
         f = self.stride
@@ -106,38 +151,50 @@ class ImageCodec(Codec):
         return _pil().fromarray(rgb) if kind == PIL_RGB else np.ascontiguousarray(rgb)
 
     # ---- tiling: bounded memory for any size ------------------------------------------------------------------
-    def encode_latents(self, x: Tensor) -> Tensor:
+    def encode_latents(self, x: Tensor, codebook_size: int | None = None) -> Tensor:
         """x (3, H', W') -> tokens (1, H'/f, W'/f), tile by tile with `margin` tokens of context."""
         f = self.stride
         h, w = x.shape[1] // f, x.shape[2] // f
         out = torch.empty(1, h, w, dtype=torch.long, device=x.device)
         for (t0, t1, l0, l1), (c0, c1, d0, d1) in _tiles(h, w, self.tile, self.margin):
-            idx = self.model.encode_latents(x[None, :, c0 * f : c1 * f, d0 * f : d1 * f])[0]  # (1, c1 - c0, d1 - d0)
+            crop = x[None, :, c0 * f : c1 * f, d0 * f : d1 * f]
+            idx = self.model.encode_latents(crop, codebook_size)[0]  # (1, c1 - c0, d1 - d0)
             out[:, t0:t1, l0:l1] = idx[:, t0 - c0 : t1 - c0, l0 - d0 : l1 - d0]
         return out
 
-    def decode_latents(self, tokens: Tensor) -> Tensor:
+    def decode_latents(self, tokens: Tensor, codebook_size: int | None = None) -> Tensor:
         """tokens (1, h, w) -> images (3, h * f, w * f), tile by tile with `margin` tokens of context."""
         f = self.stride
         h, w = tokens.shape[1:]
         out = torch.empty(3, h * f, w * f, device=tokens.device)
         for (t0, t1, l0, l1), (c0, c1, d0, d1) in _tiles(h, w, self.tile, self.margin):
-            y = self.model.decode_latents(tokens[None, :, c0:c1, d0:d1])[0].float()  # (3, (c1 - c0) f, (d1 - d0) f)
+            y = self.model.decode_latents(tokens[None, :, c0:c1, d0:d1], codebook_size)[0].float()  # (3, (c1-c0) f, (d1-d0) f)
             out[:, t0 * f : t1 * f, l0 * f : l1 * f] = y[:, (t0 - c0) * f : (t1 - c0) * f, (l0 - d0) * f : (l1 - d0) * f]
         return out
 
     # ---- public signatures ----------------------------------------------------------------------------------
-    def tokenize(self, x: Any) -> Tensor:
-        """Image -> LongTensor (1, ceil(H / f), ceil(W / f)), no entropy coding."""
-        return super().tokenize(x)
+    def tokenize(self, x: Any, codebook_size: int | None = None) -> Tensor:
+        """Image -> LongTensor (1, ceil(H / f), ceil(W / f)), no entropy coding; indices into the main codebook or
+        the nested one of `codebook_size` entries."""
+        return super().tokenize(x, codebook_size=codebook_size)
 
-    def detokenize(self, tokens: Tensor) -> np.ndarray:
-        """LongTensor (1, h, w) -> uint8 (h * f, w * f, 3)."""
-        return super().detokenize(tokens)
+    def detokenize(self, tokens: Tensor, codebook_size: int | None = None) -> np.ndarray:
+        """LongTensor (1, h, w) -> uint8 (h * f, w * f, 3); `codebook_size` as given to `tokenize`."""
+        if codebook_size is None or codebook_size == self.codebook_size:
+            return super().detokenize(tokens)
+        self.model.nested_codebook(codebook_size)  # ValueError for a size the model does not have
+        tokens = torch.as_tensor(tokens)
+        if tokens.is_floating_point() or tokens.ndim != 3 or tokens.shape[0] != 1 or 0 in tokens.shape:
+            raise ValueError(f"expected integer tokens of shape (1, h, w), got {tokens.dtype} {tuple(tokens.shape)}")
+        if int(tokens.min()) < 0 or int(tokens.max()) >= codebook_size:
+            raise ValueError(f"tokens must lie in [0, {codebook_size}) for the codebook of {codebook_size}")
+        tokens = tokens.long().cpu()
+        return self._reconstruct(tokens, {**self.default_facts(tokens), "codebook_size": codebook_size})
 
-    def encode(self, x: Any) -> bytes:
-        """Image (uint8 (H, W, 3) | (H, W), float (3, H, W) in [0, 1], PIL image, path) -> .mtk bytes."""
-        return super().encode(x)
+    def encode(self, x: Any, codebook_size: int | None = None) -> bytes:
+        """Image (uint8 (H, W, 3) | (H, W), float (3, H, W) in [0, 1], PIL image, path) -> .mtk bytes; with
+        `codebook_size` (one of `model.codebook_sizes`), a lower rate from a nested codebook (the header says which)."""
+        return super().encode(x, codebook_size=codebook_size)
 
     def decode(self, blob: bytes) -> Any:
         """.mtk bytes -> the encoded image's kind at its size."""

@@ -94,7 +94,12 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
     files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in READ_SUFFIXES)[:limit]
     if not files:
         raise ValueError(f"no images ({', '.join(READ_SUFFIXES)}) in {folder}")
-    systems = ["ours"] + (["jpeg", "webp", "webp 2x-down"] if with_baselines else [])
+    nested = tuple(getattr(codec.model.cfg, "nested_sizes", ()))
+    baselines = ["jpeg", "webp", "webp 2x-down"] if with_baselines else []
+    # Each nested codebook is one more operating point of ours, with WebP (or, below WebP's floor, WebP on a
+    # 2x-downscaled image) matched to its size.
+    systems = ["ours", *baselines, *(f"{kind} @{n}" for n in nested
+                                     for kind in (["ours"] + (["webp-matched"] if with_baselines else [])))]
     acc = {s: {"bits": 0.0, "pixels": 0.0, "psnr": [], "ms_ssim": [], "enc_s": 0.0, "dec_s": 0.0, "quality": []}
            for s in systems}
     counts = torch.zeros(codec.codebook_size, dtype=torch.float64)
@@ -118,9 +123,19 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
                 _add(acc[name], x, decoded, 8 * size, 0.0, 0.0)
                 acc[name]["quality"].append(q)
                 recon[name] = decoded
+        for n in nested:
+            t0 = time.perf_counter()
+            small = codec.encode(x, codebook_size=n)
+            t1 = time.perf_counter()
+            y_n = codec.decode(small)
+            _add(acc[f"ours @{n}"], x, y_n, 8 * len(small), t1 - t0, time.perf_counter() - t1)
+            if with_baselines:
+                decoded, size, q = _webp_matched(x, len(small))
+                _add(acc[f"webp-matched @{n}"], x, decoded, 8 * size, 0.0, 0.0)
+                acc[f"webp-matched @{n}"]["quality"].append(q)
         if len(samples) < 6:
             samples.append({"original": x, **recon})
-    rows = [_row(codec.name + " (ours)" if s == "ours" else s, acc[s]) for s in systems]
+    rows = [_row(_system_name(codec, s), acc[s]) for s in systems]
     rows[0].update(nominal_bpp=float(codec.bitrate), utilization=float((counts > 0).double().mean()),
                    tokens_per_code=float(counts.sum()) / codec.codebook_size,
                    perplexity=float(_perplexity(counts)))
@@ -132,6 +147,24 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
         rows[0]["rd_plot"] = write_rd_plot(rows, curves, out_dir / "rd.png")
         rows[0]["grid"] = str(out_dir / "grid.png")
     return rows
+
+
+def _system_name(codec: Any, system: str) -> str:
+    if system == "ours":
+        return f"{codec.name} (ours)"
+    if system.startswith("ours @"):
+        return f"{codec.name} {system[len('ours '):]} codes (ours)"
+    if system.startswith("webp-matched @"):
+        return f"webp / webp 2x-down at {codec.name} {system[len('webp-matched '):]}'s size"
+    return system
+
+
+def _webp_matched(x: np.ndarray, target_bytes: int) -> tuple[np.ndarray, int, int]:
+    """WebP at the quality nearest to target_bytes; below WebP's smallest file, WebP of the 2x-downscaled image."""
+    decoded, size, q = nearest_quality(lambda q: pillow_codec(x, "WEBP", q), target_bytes, lo=0)
+    if size > 1.1 * target_bytes:
+        decoded, size, q = nearest_quality(lambda q: webp_2x_down(x, q), target_bytes, lo=0)
+    return decoded, size, q
 
 
 def _add(a: dict[str, Any], x: np.ndarray, y: np.ndarray, bits: float, enc_s: float, dec_s: float) -> None:

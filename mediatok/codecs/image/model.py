@@ -51,9 +51,18 @@ class ImageVQConfig:
     # 99.96 % use with 150 warm-up steps.
     quantizer_warmup: int = 0
     warmup_sample: int = 65536  # latents kept for the initialisation
+    # Smaller codebooks selectable at encode time (variable bitrate from one model, as in Mao et al., "Extreme
+    # Image Compression using Fine-tuned VQGANs", 2024): k-means of the main codebook's vectors, then fine-tuned
+    # through the frozen decoder (mediatok.train.image.nested). Empty: only the main codebook.
+    nested_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
+        self.nested_sizes = tuple(int(n) for n in self.nested_sizes)
+        if any(not 2 <= n < self.codebook_size for n in self.nested_sizes) or len(set(self.nested_sizes)) != len(
+                self.nested_sizes):
+            raise ValueError(f"nested_sizes must be distinct sizes in [2, codebook_size = {self.codebook_size}), "
+                             f"got {self.nested_sizes}")
         levels = math.log2(self.downsample) if self.downsample > 0 else -1
         if levels != int(levels) or not 1 <= levels <= 5:
             raise ValueError(f"downsample must be a power of two in [2, 32], got {self.downsample}")
@@ -84,6 +93,7 @@ class ImageVQConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["widths"] = list(self.widths)
+        d["nested_sizes"] = list(self.nested_sizes)
         return d
 
 
@@ -204,6 +214,8 @@ class ImageVQ(nn.Module):
         # Training forwards left before the quantizer is used (saved, so a resumed run does not warm up again).
         self.register_buffer("warmup_left", torch.tensor(cfg.quantizer_warmup, dtype=torch.long))
         self._warmup_latents: list[Tensor] = []
+        for n in cfg.nested_sizes:  # filled by mediatok.train.image.nested.fit_nested_codebooks
+            self.register_buffer(f"nested_{n}", torch.zeros(n, cfg.latent_dim))
 
     @property
     def downsample(self) -> int:
@@ -272,12 +284,43 @@ class ImageVQ(nn.Module):
         indices = torch.full((b, 1, h, w), -1, dtype=torch.long, device=z.device)
         return ImageVQOutput(self.decode(z), indices, z.new_zeros(()), {})
 
-    def encode_latents(self, x: Tensor) -> Tensor:
-        """x (B, 3, H, W) in [0, 1] -> tokens (B, 1, H / f, W / f) int64."""
-        return self.quantize(self.encode(x)).indices
+    @property
+    def codebook_sizes(self) -> tuple[int, ...]:
+        """Every selectable codebook size, the main one first."""
+        return (self.cfg.codebook_size, *self.cfg.nested_sizes)
 
-    def decode_latents(self, tokens: Tensor) -> Tensor:
+    def nested_codebook(self, size: int) -> Tensor:
+        """The (size, latent_dim) table of a nested codebook; ValueError for a size this model does not have."""
+        if size not in self.cfg.nested_sizes:
+            raise ValueError(f"this model has codebook sizes {list(self.codebook_sizes)}, not {size}")
+        return getattr(self, f"nested_{size}")
+
+    def code_vectors(self) -> Tensor:
+        """The main codebook's entries as latents (K, latent_dim): what decode() receives for each index."""
+        k = self.cfg.codebook_size
+        with torch.autocast(self.warmup_left.device.type, enabled=False):
+            return self.quantizer.decode_indices(torch.arange(k, device=self.warmup_left.device).view(1, 1, k))[0].T
+
+    def encode_latents(self, x: Tensor, codebook_size: int | None = None) -> Tensor:
+        """x (B, 3, H, W) in [0, 1] -> tokens (B, 1, H / f, W / f) int64, indices into the main codebook or, with
+        `codebook_size`, into that nested codebook (the nearest of its entries to each latent)."""
+        if codebook_size is None or codebook_size == self.cfg.codebook_size:
+            return self.quantize(self.encode(x)).indices
+        from mediatok.kernels import nearest_codeword
+
+        table = self.nested_codebook(codebook_size)
+        z = self.encode(x)  # (B, D, h, w)
+        rows = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+        indices, _ = nearest_codeword(rows.contiguous(), table.float().contiguous())
+        return indices.view(z.shape[0], 1, *z.shape[2:])
+
+    def decode_latents(self, tokens: Tensor, codebook_size: int | None = None) -> Tensor:
         """tokens (B, 1, h, w) -> images (B, 3, h * f, w * f) in [0, 1] (unclamped)."""
-        with torch.autocast(tokens.device.type, enabled=False):
-            quantized = self.quantizer.decode_indices(tokens)
-        return self.decode(quantized)
+        if codebook_size is None or codebook_size == self.cfg.codebook_size:
+            with torch.autocast(tokens.device.type, enabled=False):
+                quantized = self.quantizer.decode_indices(tokens)
+            return self.decode(quantized)
+        table = self.nested_codebook(codebook_size)
+        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= codebook_size):
+            raise ValueError(f"tokens must lie in [0, {codebook_size}) for the nested codebook of {codebook_size}")
+        return self.decode(table[tokens[:, 0]].permute(0, 3, 1, 2).float())

@@ -74,8 +74,11 @@ def test_the_shipped_recipe_trains_and_exports_with_ema_weights_and_a_prior(tmp_
     ema = saved["codec_ema"]
     assert set(ema) <= set(live) and any(not torch.equal(ema[k], live[k]) for k in ema)
 
-    codec = export(ckpt, tmp_path / "exported", "image-tiny", "it", prior_data=photo_folder)
+    codec = export(ckpt, tmp_path / "exported", "image-tiny", "it", prior_data=photo_folder, nested_sizes=(16,),
+                   nested_steps=3)
     assert isinstance(codec, ImageCodec) and isinstance(codec.entropy_model, MarkovPrior)
+    assert codec.model.codebook_sizes == (64, 16) and isinstance(codec.nested_priors[16], MarkovPrior)
+    assert codec.decode(codec.encode(photo, codebook_size=16)).shape == photo.shape
     state = codec.model.state_dict()
     for key, value in ema.items():  # the averaged weights were exported, rounded to fp16
         assert torch.equal(state[key], value.half().float()), key

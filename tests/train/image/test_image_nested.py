@@ -1,0 +1,132 @@
+"""Nested codebooks: lower rates from one image model, selected at encode time and named in the header."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mediatok.codecs.image import ImageCodec
+from mediatok.codecs.image.model import ImageVQ, ImageVQConfig
+from mediatok.entropy import FrequencyPrior, pack, unpack
+from mediatok.errors import BitstreamError
+from mediatok.train.image import RandomCrops
+from mediatok.train.image.nested import fit_nested_codebooks, with_nested_sizes
+
+
+@pytest.fixture(scope="module")
+def nested_model(photo) -> ImageVQ:
+    torch.manual_seed(0)
+    base = ImageVQ(ImageVQConfig(widths=(8, 8, 16, 16), blocks=1, codebook_size=64, quantizer_warmup=20,
+                                 warmup_sample=2048))
+    crops = RandomCrops([photo], 64, epoch_size=8 * 150, seed=1)
+    opt = torch.optim.Adam(base.parameters(), lr=3e-3)
+    for step in range(150):  # a briefly trained tokenizer: fine-tuning an untrained decoder's inputs means nothing
+        x = torch.stack([crops[8 * step + i] for i in range(8)])
+        out = base.train()(x)
+        loss = (out.reconstruction - x).abs().mean() + out.commit_loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model = with_nested_sizes(base.eval(), (16, 4))
+    model.report = fit_nested_codebooks(model, [photo], steps=40, crop=64, batch_size=4, lr=1e-2)
+    return model
+
+
+def test_nested_tables_start_from_kmeans_and_fine_tuning_lowers_the_loss(nested_model):
+    report = nested_model.report
+    assert all(r["after"] <= r["before"] for r in report.values()), report  # never worse than k-means
+    assert report[16]["kept"] == "fine-tuned" and report[16]["after"] < report[16]["before"], report
+    for size in report:
+        table = nested_model.nested_codebook(size)
+        assert table.shape == (size, 8) and torch.equal(table, table.half().float())  # fp16, as shipped
+    with pytest.raises(ValueError, match=r"codebook sizes \[64, 16, 4\], not 32"):
+        nested_model.nested_codebook(32)
+    with pytest.raises(ValueError, match="nested_sizes must be distinct sizes"):
+        ImageVQConfig(codebook_size=64, nested_sizes=(64,))
+
+
+def test_encoding_with_a_nested_codebook_picks_its_nearest_entries(nested_model, photo):
+    x = torch.from_numpy(photo[:64, :64].copy()).permute(2, 0, 1)[None].float() / 255
+    tokens = nested_model.encode_latents(x, codebook_size=16)
+    assert tokens.shape == (1, 1, 8, 8) and int(tokens.max()) < 16
+    z = nested_model.encode(x)[0].permute(1, 2, 0).reshape(-1, 8)
+    expected = torch.cdist(z, nested_model.nested_codebook(16)).argmin(1)
+    assert torch.equal(tokens.reshape(-1), expected)
+    y = nested_model.decode_latents(tokens, codebook_size=16)
+    table = nested_model.nested_codebook(16)
+    assert torch.allclose(y, nested_model.decode(table[tokens[:, 0]].permute(0, 3, 1, 2)))
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        nested_model.decode_latents(tokens, codebook_size=4)
+
+
+def test_codec_rates_follow_the_selected_codebook_and_survive_save_and_load(nested_model, photo, tmp_path):
+    image = photo[:120, :200]
+    main_tokens = ImageCodec(nested_model).tokenize(image)
+    priors = {s: FrequencyPrior.fit(ImageCodec(nested_model).tokenize(image, codebook_size=s).reshape(1, -1), s)
+              for s in (16, 4)}
+    codec = ImageCodec(nested_model, FrequencyPrior.fit(main_tokens.reshape(1, -1), 64), name="nested", short_id="nt",
+                       nested_priors=priors)
+    codec.save(tmp_path / "nested")
+    codec = ImageCodec.load(tmp_path / "nested")
+    assert sorted(codec.nested_priors) == [4, 16]
+    sizes = {}
+    for size in (None, 16, 4):
+        blob = codec.encode(image, codebook_size=size)
+        header, _ = unpack(blob)
+        assert header.get("codebook_size") == size  # absent for the main codebook
+        back = codec.decode(blob)
+        assert back.shape == image.shape
+        expected = codec.detokenize(codec.tokenize(image, codebook_size=size), codebook_size=size)[:120, :200]
+        assert np.array_equal(back, expected)
+        sizes[size] = len(blob)
+    assert sizes[4] < sizes[16] < sizes[None]
+    with pytest.raises(ValueError, match=r"one of this model's \[64, 16, 4\]"):
+        codec.encode(image, codebook_size=8)
+
+
+def test_hostile_codebook_sizes_in_headers_are_refused(nested_model, photo, tmp_path):
+    codec = ImageCodec(nested_model, name="nested", short_id="nt")
+    header, chunks = unpack(codec.encode(photo[:64, :64], codebook_size=16))
+    for bad in (8, 65, 1 << 40, 0):
+        with pytest.raises(BitstreamError, match="codebook"):
+            codec.decode(pack({**header, "codebook_size": bad}, chunks))
+
+
+def test_a_checkpoint_with_a_prior_for_an_unknown_size_is_refused(nested_model, photo, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    codec = ImageCodec(nested_model, name="nested", short_id="nt")
+    codec.save(tmp_path / "m")
+    tensors = load_file(str(tmp_path / "m" / "model.safetensors"))
+    prior = FrequencyPrior.fit(torch.zeros(1, 8, dtype=torch.long), 32)
+    tensors.update({f"prior@32.{k}": v for k, v in prior.state_dict().items()})
+    save_file(tensors, str(tmp_path / "m" / "model.safetensors"))
+    with pytest.raises(ValueError, match="codebook size '32'"):
+        ImageCodec.load(tmp_path / "m")
+
+
+def test_eval_reports_each_nested_size_beside_webp_at_its_size(nested_model, photo_folder):
+    from mediatok.codecs.image.evaluate import evaluate, format_table
+
+    codec = ImageCodec(nested_model, name="nested", short_id="nt")
+    rows = evaluate(codec, photo_folder / "val", with_baselines=True)
+    by_name = {r["system"]: r for r in rows}
+    assert {"nested @16 codes (ours)", "nested @4 codes (ours)", "webp / webp 2x-down at nested @16's size"} <= set(by_name)
+    ours, webp = by_name["nested @16 codes (ours)"], by_name["webp / webp 2x-down at nested @16's size"]
+    assert ours["images"] == webp["images"] == 2
+    assert ours["bpp"] < by_name["nested (ours)"]["bpp"]  # raw indices: log2(16) < log2(64) bits a token
+    assert "nested @4 codes (ours)" in format_table(rows)
+
+
+def test_cli_encodes_with_a_nested_codebook(nested_model, photo_folder, tmp_path, capsys):
+    from mediatok.cli import main
+
+    codec = ImageCodec(nested_model, name="nested", short_id="nt")
+    codec.save(tmp_path / "nested")
+    src = next((photo_folder / "val").glob("*.png"))
+    out = tmp_path / "a.mtk"
+    assert main(["encode", str(src), "-o", str(out), "--model", str(tmp_path / "nested"), "--codebook-size", "4"]) == 0
+    assert unpack(out.read_bytes())[0]["codebook_size"] == 4
+    assert main(["decode", str(out), "-o", str(tmp_path / "a.png"), "--model", str(tmp_path / "nested")]) == 0
+    assert main(["encode", str(src), "-o", str(out), "--model", str(tmp_path / "nested"), "--codebook-size", "8"]) != 0
+    assert "--codebook-size must be one of nested's codebook sizes [64, 16, 4]" in capsys.readouterr().err

@@ -31,8 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     speech_demo(args.model, Path(args.input), workdir)
     if args.image_model:
+        import mediatok
+
         print()
-        image_demo(args.image_model, Path(args.image), workdir)
+        if args.image_model in mediatok.list_models() or Path(args.image_model).is_dir():
+            image_demo(args.image_model, Path(args.image), workdir)
+        else:
+            print(f"image demo skipped: no model {args.image_model!r} is shipped in this checkout")
 
 
 def speech_demo(model: str, path: Path, workdir: Path) -> None:

@@ -138,4 +138,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the importable module's main: families register their entropy fits into mediatok.train.export's
+    # registry, which `python -m` would otherwise duplicate as __main__'s own, empty one.
+    from mediatok.train.export import main as module_main
+
+    module_main()

@@ -55,3 +55,21 @@ def test_speech_16k_recipe_builds_the_shipped_network_from_the_shipped_weights()
     data_args = {k: v for k, v in data.hparams.items() if not k.startswith("_")}
     assert data_args == dict(root="data/speech16k", segment=16000, batch_size=6, epoch_size=16000, val_segment=48000,
                              val_clips=24, val_batch_size=8, num_workers=0, seed=0)
+
+
+IMAGE_SHIPPED = ROOT / "pretrained" / "image-vq"
+
+
+def test_image_vq_recipe_builds_the_shipped_network_from_the_shipped_weights():
+    from mediatok.codecs.image import ImageCodec, ImageVQ
+    from mediatok.train.image import ImageFolderDataModule, ImageLosses
+
+    cli = train_main(["--config", str(ROOT / "configs/image/image-vq-cpu.yaml"), "--model.init_from", str(IMAGE_SHIPPED),
+                      "--trainer.devices", "1", "--trainer.strategy", "auto", "--trainer.logger", "false"], run=False)
+    module = cli.model
+    assert isinstance(module.codec, ImageVQ) and isinstance(module.losses, ImageLosses)
+    assert isinstance(cli.datamodule, ImageFolderDataModule) and module.discriminator is None
+    assert module.codec.cfg.to_dict() == json.loads((IMAGE_SHIPPED / "config.json").read_text())["model"]
+    shipped = ImageCodec.load(IMAGE_SHIPPED).model.state_dict()
+    assert all(torch.equal(v, shipped[k]) for k, v in module.codec.state_dict().items())
+    assert int(module.codec.warmup_left) == 0  # continuing from shipped weights does not warm up again

@@ -24,11 +24,12 @@ from mediatok.train.image.losses import ms_ssim_loss
 
 
 def with_nested_sizes(model: ImageVQ, sizes: tuple[int, ...] | list[int]) -> ImageVQ:
-    """A copy of model whose config adds nested codebooks of `sizes` (tables still zero); weights shared by value."""
+    """A copy of model whose config has nested codebooks of `sizes` instead of its own (tables of sizes it already
+    had are kept, new ones zero); every other weight copied."""
     cfg = dataclasses.replace(model.cfg, nested_sizes=tuple(int(s) for s in sizes))
     grown = ImageVQ(cfg)
     missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
-    stray = [k for k in missing if not k.startswith("nested_")] + list(unexpected)
+    stray = [k for k in [*missing, *unexpected] if not k.startswith("nested_")]  # old nested tables are dropped
     if stray:
         raise ValueError(f"model weights do not fit the grown config: {stray[:5]}")
     return grown.to(next(model.parameters()).device).eval()
@@ -60,7 +61,7 @@ def fit_nested_codebooks(model: ImageVQ, images: list[np.ndarray], steps: int = 
                 loss.backward()
                 opt.step()
                 if progress and step % 50 == 0:
-                    print(f"nested {size}: step {step} loss {float(loss):.4f}", flush=True)
+                    print(f"nested {size}: step {step} loss {float(loss.detach()):.4f}", flush=True)
             tuned = table.detach().half().float()  # as shipped: fp16
             after = float(_objective(model, tuned, held))
             # Moving entries reassigns latents, so a very small codebook can end worse than its k-means start:

@@ -2,6 +2,8 @@
 weights, and export with a MarkovPrior fitted on the exported model's tokens."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +51,7 @@ def _shrunk_recipe(tmp_path: Path, images: Path, gan: bool = False) -> Path:
     cfg = yaml.safe_load(RECIPE.read_text().replace("runs/image-vq", str(tmp_path / "run")))
     cfg["trainer"].update(devices=1, strategy="auto", max_steps=6, val_check_interval=3, log_every_n_steps=1)
     cfg["model"]["codec"]["init_args"]["cfg"].update(widths=[8, 8, 16, 16], blocks=1, codebook_size=64,
-                                                     quantizer_warmup=2, warmup_sample=512)
+                                                     quantizer_warmup=2, warmup_sample=512, nested_sizes=[16, 4])
     cfg["model"].update(warmup_steps=1)
     if gan:
         cfg["model"].update(discriminator={"class_path": "mediatok.train.image.PatchDiscriminator",
@@ -101,3 +103,15 @@ def test_a_gan_phase_then_export_without_ema_takes_the_live_weights(tmp_path, ph
     for key, value in codec.model.state_dict().items():
         assert torch.equal(value, saved[f"codec.{key}"].half().float() if value.is_floating_point()
                            else saved[f"codec.{key}"]), key
+
+
+def test_export_command_line_fits_the_image_prior(tmp_path, photo_folder):
+    """`python -m mediatok.train.export` sees the entropy fits the families register (not a __main__ copy)."""
+    assert main(["train", "fit", "--config", str(_shrunk_recipe(tmp_path, photo_folder))]) == 0
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    proc = subprocess.run([sys.executable, "-m", "mediatok.train.export", str(ckpt), str(tmp_path / "cli-export"),
+                           "--short-id", "ic", "--prior-data", str(photo_folder)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "exported cli-export" in proc.stdout
+    assert isinstance(ImageCodec.load(tmp_path / "cli-export").entropy_model, MarkovPrior)

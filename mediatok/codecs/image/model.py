@@ -282,7 +282,10 @@ class ImageVQ(nn.Module):
                 # or the moment-matched projector), as it would on a first batch.
                 self.quantize(sample.T.reshape(1, d, -1, 1))
         indices = torch.full((b, 1, h, w), -1, dtype=torch.long, device=z.device)
-        return ImageVQOutput(self.decode(z), indices, z.new_zeros(()), {})
+        # A zero that touches every trainable quantizer parameter (SimVQ / LC projectors): DDP expects a gradient
+        # for each parameter at every step, and raises when some get none.
+        unused = sum((p.sum() for p in self.quantizer.parameters() if p.requires_grad), z.new_zeros(()))
+        return ImageVQOutput(self.decode(z), indices, 0.0 * unused, {})
 
     @property
     def codebook_sizes(self) -> tuple[int, ...]:

@@ -21,7 +21,9 @@ def test_lc_warmup_seeds_the_frozen_codebook_with_the_encoders_latents(photo):
     torch.manual_seed(0)
     model = _lc(codebook_dim=8, warmup=2).train()
     x = torch.from_numpy(photo[:64, :128].copy()).permute(2, 0, 1)[None].float() / 255
-    model(x)
+    out = model(x)
+    out.commit_loss.backward()  # zero, but every projector parameter gets a gradient (DDP needs one for each)
+    assert all(p.grad is not None for p in model.quantizer.parameters() if p.requires_grad)
     model(x)  # warm-up done: k-means of 256 latents, projector fitted from them to themselves
     with torch.no_grad():
         z = model.encode(x).permute(0, 2, 3, 1).reshape(-1, 8)

@@ -137,16 +137,18 @@ class Codec:
         tokens = self.check_tokens(tokens)
         return self._reconstruct(tokens, self.default_facts(tokens))
 
-    def check_tokens(self, tokens: Any) -> Tensor:
-        """Integer tokens (Q, *S) with Q codebooks and every value in [0, codebook_size), as int64."""
+    def check_tokens(self, tokens: Any, codebook_size: int | None = None) -> Tensor:
+        """Integer tokens (Q, *S) with Q codebooks and every value in [0, codebook_size) (by default the model's),
+        as int64."""
+        size = self.codebook_size if codebook_size is None else codebook_size
         tokens = torch.as_tensor(tokens)
         if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
             raise TypeError(f"tokens must be integers, got {tokens.dtype}")
         if tokens.ndim < 2 or tokens.shape[0] != self.num_codebooks or 0 in tokens.shape:
             raise ValueError(f"expected tokens of shape ({self.num_codebooks}, {self.token_layout}), "
                              f"got {tuple(tokens.shape)}")
-        if int(tokens.min()) < 0 or int(tokens.max()) >= self.codebook_size:
-            raise ValueError(f"tokens must lie in [0, {self.codebook_size})")
+        if int(tokens.min()) < 0 or int(tokens.max()) >= size:
+            raise ValueError(f"tokens must lie in [0, {size})")
         return tokens.long().cpu()
 
     def _reconstruct(self, tokens: Tensor, facts: dict[str, Any]) -> Any:

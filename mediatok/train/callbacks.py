@@ -5,9 +5,22 @@ Media-specific callbacks (audio samples, speech quality) live with their media: 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import lightning as L
 import torch
+
+
+def samples_root(trainer: L.Trainer, batch_idx: int) -> Path | None:
+    """<log_dir>/samples on rank 0 for the first validation batch outside the sanity check, else None.
+
+    Every rank must call it: asking for the log dir is a collective under DDP."""
+    if batch_idx != 0 or trainer.sanity_checking:
+        return None
+    log_dir = trainer.log_dir
+    if not trainer.is_global_zero:
+        return None
+    return Path(log_dir or trainer.default_root_dir) / "samples"
 
 
 class CodebookStats(L.Callback):

@@ -178,17 +178,19 @@ class ImageCodec(Codec):
         the nested one of `codebook_size` entries."""
         return super().tokenize(x, codebook_size=codebook_size)
 
+    def check_tokens(self, tokens: Any, codebook_size: int | None = None) -> Tensor:
+        """The base check, and a grid: (1, h, w)."""
+        tokens = super().check_tokens(tokens, codebook_size)
+        if tokens.ndim != 3:
+            raise ValueError(f"expected tokens of shape (1, h, w), got {tuple(tokens.shape)}")
+        return tokens
+
     def detokenize(self, tokens: Tensor, codebook_size: int | None = None) -> np.ndarray:
         """LongTensor (1, h, w) -> uint8 (h * f, w * f, 3); `codebook_size` as given to `tokenize`."""
         if codebook_size is None or codebook_size == self.codebook_size:
             return super().detokenize(tokens)
         self.model.nested_codebook(codebook_size)  # ValueError for a size the model does not have
-        tokens = torch.as_tensor(tokens)
-        if tokens.is_floating_point() or tokens.ndim != 3 or tokens.shape[0] != 1 or 0 in tokens.shape:
-            raise ValueError(f"expected integer tokens of shape (1, h, w), got {tokens.dtype} {tuple(tokens.shape)}")
-        if int(tokens.min()) < 0 or int(tokens.max()) >= codebook_size:
-            raise ValueError(f"tokens must lie in [0, {codebook_size}) for the codebook of {codebook_size}")
-        tokens = tokens.long().cpu()
+        tokens = self.check_tokens(tokens, codebook_size)
         return self._reconstruct(tokens, {**self.default_facts(tokens), "codebook_size": codebook_size})
 
     def encode(self, x: Any, codebook_size: int | None = None) -> bytes:

@@ -190,6 +190,15 @@ class Decoder(nn.Module):
         return self.conv_out(F.silu(h))
 
 
+def nearest_entries(z: Tensor, table: Tensor) -> Tensor:
+    """Index of the nearest row of table (n, D) to each latent of z (B, D, h, w) -> (B, 1, h, w), exact search."""
+    from mediatok.kernels import nearest_codeword
+
+    rows = z.detach().permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+    indices, _ = nearest_codeword(rows.float().contiguous(), table.detach().float().contiguous())
+    return indices.view(z.shape[0], 1, *z.shape[2:])
+
+
 def build_quantizer(cfg: ImageVQConfig) -> nn.Module:
     """The quantizer the config names, over latent_dim-wide latents."""
     common = dict(commitment_weight=cfg.commitment_weight, dead_code_threshold=cfg.dead_code_threshold)
@@ -309,13 +318,7 @@ class ImageVQ(nn.Module):
         `codebook_size`, into that nested codebook (the nearest of its entries to each latent)."""
         if codebook_size is None or codebook_size == self.cfg.codebook_size:
             return self.quantize(self.encode(x)).indices
-        from mediatok.kernels import nearest_codeword
-
-        table = self.nested_codebook(codebook_size)
-        z = self.encode(x)  # (B, D, h, w)
-        rows = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
-        indices, _ = nearest_codeword(rows.contiguous(), table.float().contiguous())
-        return indices.view(z.shape[0], 1, *z.shape[2:])
+        return nearest_entries(self.encode(x), self.nested_codebook(codebook_size))
 
     def decode_latents(self, tokens: Tensor, codebook_size: int | None = None) -> Tensor:
         """tokens (B, 1, h, w) -> images (B, 3, h * f, w * f) in [0, 1] (unclamped)."""

@@ -4,11 +4,11 @@ Both read the codec output that `CodecModule.validation_step` returns, so nothin
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import lightning as L
 import numpy as np
 import soundfile as sf
+
+from mediatok.train.callbacks import samples_root
 
 
 class AudioSamples(L.Callback):
@@ -21,15 +21,12 @@ class AudioSamples(L.Callback):
         self.num = num
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        if batch_idx != 0 or trainer.sanity_checking:
-            return
-        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask, not only rank 0
-        if not trainer.is_global_zero:
+        root = samples_root(trainer, batch_idx)
+        if root is None:
             return
         audio = pl_module.losses.reconstruction(outputs)[: self.num].detach()  # (n, 1, T)
         sr = pl_module.codec.cfg.sample_rate
         step = int(pl_module.steps)
-        root = Path(log_dir or trainer.default_root_dir) / "samples"
         out = root / f"step{step:07d}"
         out.mkdir(parents=True, exist_ok=True)
         for i, (ref, deg) in enumerate(zip(batch[: self.num, 0], audio[:, 0])):

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mediatok.codecs.audio.io import AUDIO_SUFFIXES, load_audio
+from mediatok.train.data import item_rng
 
 
 def prepare_folder(src: str | Path, out: str | Path, split: str, sample_rate: int) -> int:
@@ -66,10 +67,7 @@ class RandomCrops(Dataset):
         return self.epoch_size
 
     def __getitem__(self, k: int) -> torch.Tensor:
-        # Workers get a fresh torch seed every epoch; in-process loading draws from torch's seeded global RNG.
-        worker = torch.utils.data.get_worker_info()
-        fresh = torch.initial_seed() if worker is not None else int(torch.randint(2**62, ()))
-        rng = np.random.default_rng((self.seed, k, fresh % 2**63))
+        rng = item_rng(self.seed, k)
         i = int(rng.choice(len(self.p), p=self.p))
         start = int(rng.integers(0, max(1, self.clips.lengths[i] - self.segment + 1)))
         x = self.clips.crop(i, start, self.segment)

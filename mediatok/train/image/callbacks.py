@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from mediatok.codecs.image.metrics import ms_ssim
+from mediatok.train.callbacks import samples_root
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -25,17 +26,14 @@ class ImageSamples(L.Callback):
         self.num = num
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        if batch_idx != 0 or trainer.sanity_checking:
-            return
-        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask, not only rank 0
-        if not trainer.is_global_zero:
+        root = samples_root(trainer, batch_idx)
+        if root is None:
             return
         from PIL import Image
 
         ref = to_uint8(batch[: self.num])
         rec = to_uint8(pl_module.losses.reconstruction(outputs)[: self.num])
         grid = np.concatenate([np.concatenate(list(ref), axis=1), np.concatenate(list(rec), axis=1)], axis=0)
-        root = Path(log_dir or trainer.default_root_dir) / "samples"
         root.mkdir(parents=True, exist_ok=True)
         Image.fromarray(grid).save(root / f"step{int(pl_module.steps):07d}.png")
 

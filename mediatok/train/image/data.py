@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mediatok.codecs.image.io import READ_SUFFIXES, read_image
+from mediatok.train.data import item_rng
 
 
 def read_folder(folder: str | Path, min_side: int = 1) -> list[np.ndarray]:
@@ -52,10 +53,7 @@ class RandomCrops(Dataset):
         return self.epoch_size
 
     def __getitem__(self, k: int) -> torch.Tensor:
-        # Workers get a fresh torch seed every epoch; in-process loading draws from torch's seeded global RNG.
-        worker = torch.utils.data.get_worker_info()
-        fresh = torch.initial_seed() if worker is not None else int(torch.randint(2**62, ()))
-        rng = np.random.default_rng((self.seed, k, fresh % 2**63))
+        rng = item_rng(self.seed, k)
         im = self.images[int(rng.choice(len(self.p), p=self.p))]
         top = int(rng.integers(0, im.shape[0] - self.crop + 1))
         left = int(rng.integers(0, im.shape[1] - self.crop + 1))

@@ -16,8 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mediatok.codecs.image.model import ImageVQ
-from mediatok.kernels import nearest_codeword
+from mediatok.codecs.image.model import ImageVQ, nearest_entries
 from mediatok.quantizers.kmeans import kmeans
 from mediatok.train.image.data import RandomCrops
 from mediatok.train.image.losses import ms_ssim_loss
@@ -78,9 +77,7 @@ def _reconstruct(model: ImageVQ, table: Tensor, x: Tensor) -> Tensor:
     """x through the encoder, the nearest entries of table (gradients reach the table) and the decoder."""
     with torch.no_grad():
         z = model.encode(x)  # (B, D, h, w)
-    rows = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
-    idx, _ = nearest_codeword(rows.contiguous(), table.detach().float().contiguous())
-    q = table[idx].view(z.shape[0], z.shape[2], z.shape[3], -1).permute(0, 3, 1, 2)
+    q = table[nearest_entries(z, table)[:, 0]].permute(0, 3, 1, 2)  # (B, D, h, w)
     return model.decode(q)
 
 
@@ -92,9 +89,5 @@ def _objective(model: ImageVQ, table: Tensor, x: Tensor) -> Tensor:
 
 def nested_tokens(model: ImageVQ, latents: list[Tensor], size: int) -> list[Tensor]:
     """Indices into the nested codebook of `size` for each latent grid (D, h, w) -> (1, h, w)."""
-    table = model.nested_codebook(size).float().contiguous()
-    out = []
-    for z in latents:
-        idx, _ = nearest_codeword(z.permute(1, 2, 0).reshape(-1, z.shape[0]).contiguous(), table)
-        out.append(idx.view(1, *z.shape[1:]))
-    return out
+    table = model.nested_codebook(size)
+    return [nearest_entries(z[None], table)[0] for z in latents]

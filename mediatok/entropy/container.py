@@ -29,7 +29,7 @@ MAX_SIZE = 1 << 31  # refuse containers beyond 2 GiB unless the caller raises th
 KNOWN_KEYS = (  # key number = position + 1; append only
     "model", "model_hash", "modality", "sample_rate", "num_samples", "channels", "codebooks", "frames",
     "codebook_size", "precision", "lanes", "shape", "height", "width", "depth", "prior", "bitrate",
-    "coder", "stride", "dtype", "scale", "offset", "backend", "format",
+    "coder", "stride", "dtype", "scale", "offset", "backend", "format", "rate",
 )
 _KEY_ID = {k: i + 1 for i, k in enumerate(KNOWN_KEYS)}
 _UINT, _SINT, _STR, _BYTES, _FLOAT, _INTS, _BOOL = range(1, 8)

@@ -1,7 +1,7 @@
 """Audio data for codec training: a folder of audio files, prepared once into one float32 array per split.
 
     folder of .wav/.flac/.ogg  --prepare_folder-->  <split>.npy (float32, clips concatenated) + <split>_offsets.npy
-    <split>.npy --memmap--> random crops (train) / fixed crops (val) --> (B, 1, segment) batches
+    <split>.npy --memmap--> random crops (train) [--AudioAugment--] / fixed crops (val) --> (B, 1, segment) batches
 
 Preparing once (decode, down-mix, resample) makes the loader nearly free, which matters on a 2-core machine
 where every cycle the loader spends is taken from the model.
@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mediatok.codecs.audio.io import AUDIO_SUFFIXES, load_audio
+from mediatok.train.audio.augment import AudioAugment
 from mediatok.train.data import item_rng
 
 
@@ -57,10 +58,15 @@ class ClipArray:
 
 
 class RandomCrops(Dataset):
-    """Endless-style dataset: item k is a random crop of a clip drawn proportionally to its length."""
+    """Endless-style dataset: item k is a random crop of a clip drawn proportionally to its length.
 
-    def __init__(self, clips: ClipArray, segment: int, epoch_size: int, gain_db: float = 6.0, seed: int = 0) -> None:
+    Without `augment` the crop gets a random level within ±gain_db; with one, `augment` (EQ, noise, level) replaces it.
+    """
+
+    def __init__(self, clips: ClipArray, segment: int, epoch_size: int, gain_db: float = 6.0, seed: int = 0,
+                 augment: AudioAugment | None = None) -> None:
         self.clips, self.segment, self.epoch_size, self.gain_db, self.seed = clips, segment, epoch_size, gain_db, seed
+        self.augment = augment
         self.p = clips.lengths / clips.lengths.sum()
 
     def __len__(self) -> int:
@@ -71,6 +77,8 @@ class RandomCrops(Dataset):
         i = int(rng.choice(len(self.p), p=self.p))
         start = int(rng.integers(0, max(1, self.clips.lengths[i] - self.segment + 1)))
         x = self.clips.crop(i, start, self.segment)
+        if self.augment is not None:
+            return torch.from_numpy(self.augment(x, rng))[None]  # (1, segment)
         peak = float(np.abs(x).max())
         if peak > 0:  # random level, never clipping: the codec must not depend on the recording's loudness
             gain = 10 ** (rng.uniform(-self.gain_db, self.gain_db) / 20)
@@ -93,7 +101,11 @@ class FixedCrops(Dataset):
 
 
 class AudioDataModule(L.LightningDataModule):
-    """Random training crops and fixed validation crops from a prepared folder (see `prepare_folder`)."""
+    """Random training crops and fixed validation crops from a prepared folder (see `prepare_folder`).
+
+    `augment` (an `AudioAugment`, off by default) randomises EQ, noise and level of the training crops only;
+    in a config: `augment: {gain_db: [-15, 8], noise_prob: 0.3}` under the data module's init_args.
+    """
 
     def __init__(
         self,
@@ -106,15 +118,18 @@ class AudioDataModule(L.LightningDataModule):
         val_batch_size: int = 8,
         num_workers: int = 1,
         seed: int = 0,
+        augment: AudioAugment | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        # recorded only when set, so that runs without augmentation keep the hyper-parameters they always had
+        self.save_hyperparameters(ignore=[] if augment is not None else ["augment"])
+        self.augment = augment
         self.train_set: RandomCrops | None = None
         self.val_set: FixedCrops | None = None
 
     def setup(self, stage: str | None = None) -> None:
         h = self.hparams
-        self.train_set = RandomCrops(ClipArray(h.root, "train"), h.segment, h.epoch_size, seed=h.seed)
+        self.train_set = RandomCrops(ClipArray(h.root, "train"), h.segment, h.epoch_size, seed=h.seed, augment=self.augment)
         self.val_set = FixedCrops(ClipArray(h.root, "val"), h.val_segment, h.val_clips)
 
     def train_dataloader(self) -> DataLoader:

@@ -177,10 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_info)
 
     p = sub.add_parser("eval", help="rate and quality table on a folder of media, with the classical baselines")
-    p.add_argument("data", help="folder of media files (searched recursively)")
+    p.add_argument("data", help="folder of media files (searched recursively); audio: each sub-folder holding audio is a "
+                                "split with its own rows, plus a pooled row (e.g. data/speech16k/test from "
+                                "scripts/prepare_speech.py); a folder with no such sub-folders is one split")
     p.add_argument("--model", default=mediatok.DEFAULT_AUDIO_MODEL, help="model name or checkpoint folder")
-    p.add_argument("--limit", type=int, default=None, help="evaluate N files evenly spaced through the sorted list")
-    p.add_argument("--no-baselines", action="store_true", help="skip the classical codecs (Codec2/Opus, JPEG/WebP, ...)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="evaluate N files evenly spaced through the sorted list (audio: N per split)")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="skip the classical codecs (Codec2/Opus, JPEG/WebP, ...); audio finds c2enc/c2dec/opusenc/opusdec "
+                        "on PATH, else under $MEDIATOK_TOOLS/usr/bin (default data/tools, see scripts/prepare_speech.py)")
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     p.add_argument("--out", default=None, help="folder for figures (grids, rate-distortion plots) where the family makes them")
     p.set_defaults(func=_eval)

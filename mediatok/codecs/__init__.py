@@ -234,6 +234,8 @@ def _load_families() -> None:
     _BUILTIN_LOADED = True
     import mediatok.codecs.audio  # noqa: F401
     import mediatok.codecs.image  # noqa: F401
+    import mediatok.codecs.volume  # noqa: F401
+    import mediatok.codecs.wavelet  # noqa: F401
 
     from importlib.metadata import entry_points
 

@@ -34,12 +34,19 @@ def register_entropy_fit(family: str, fit: EntropyFit) -> None:
 
 
 def entropy_fit(family: str) -> EntropyFit:
-    """The registered entropy fit of `family`, importing `mediatok.train.<family>` (its training pieces) first."""
+    """The registered entropy fit of `family`, importing its training pieces first: `mediatok.train.<package>` for a
+    family whose codec class lives in `mediatok.codecs.<package>` (several families may share one package, as the
+    image and audio wavelet codecs do), else `mediatok.train.<family>`."""
     if family not in _ENTROPY_FITS:
+        from mediatok.codecs import families
+
+        codec_class = getattr(families().get(family), "codec_class", None)
+        parts = getattr(codec_class, "__module__", "").split(".")
+        package = parts[2] if len(parts) > 2 and parts[:2] == ["mediatok", "codecs"] else family
         try:
-            importlib.import_module(f"mediatok.train.{family}")
+            importlib.import_module(f"mediatok.train.{package}")
         except ModuleNotFoundError as e:
-            if e.name != f"mediatok.train.{family}":
+            if e.name != f"mediatok.train.{package}":
                 raise
     if family not in _ENTROPY_FITS:
         raise ValueError(f"codec family {family!r} registered no entropy fit (mediatok.train.export."
@@ -119,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--prior-minutes", type=float, default=None,
                    help="audio: minutes of training clips to fit on (default: the family's, 80 for audio)")
     p.add_argument("--prior-images", type=int, default=None,
-                   help="image: training images to fit on (default: all of root/train)")
+                   help="image: training images to fit on (default: all of root/train; wavelet: of root/val)")
     p.add_argument("--nested-sizes", default="",
                    help="image: smaller codebook sizes selectable at encode time, e.g. 4096,1024,256 (fitted at export)")
     p.add_argument("--nested-steps", type=int, default=200, help="image: fine-tuning steps per nested codebook")

@@ -8,6 +8,7 @@ import pytest
 import torch
 import yaml
 
+import mediatok
 from mediatok.codecs.audio import AudioCodec, SpeechCodec
 from mediatok.codecs.image import ImageVQConfig
 from mediatok.train.audio import AudioDataModule, AudioLosses
@@ -29,11 +30,20 @@ def test_config_parses(config, capsys):
         assert codec["class_path"] == "mediatok.codecs.audio.AudioCodec"
         rate = codec["init_args"]["cfg"]["sample_rate"]
         assert losses["init_args"]["sample_rate"] == rate  # the mel filters match the codec
-    else:
-        assert config.parent.name == "image", f"a config outside configs/audio and configs/image: {config}"
+    elif config.parent.name == "image":
         assert codec["class_path"] == "mediatok.codecs.image.ImageVQ"
         assert losses["class_path"] == "mediatok.train.image.ImageLosses"
         ImageVQConfig.from_dict(codec["init_args"]["cfg"])  # every network setting is a known, valid one
+    else:  # any other family: the network it names belongs to a registered family, which can export it
+        from importlib import import_module
+
+        from mediatok.train.module import network_family
+
+        module, _, name = codec["class_path"].rpartition(".")
+        network_class = getattr(import_module(module), name)
+        family = mediatok.codecs.families()[network_family(network_class.__new__(network_class))]
+        network = family.codec_class.build_model(codec["init_args"]["cfg"])  # every setting known and valid
+        assert isinstance(network, network_class)
 
 
 def test_speech_16k_recipe_builds_the_shipped_network_from_the_shipped_weights():

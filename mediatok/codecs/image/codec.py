@@ -74,7 +74,7 @@ class ImageCodec(Codec):
         sizes = self.model.codebook_sizes
         if codebook_size is not None and codebook_size not in sizes:
             raise ValueError(f"codebook_size must be one of this model's {list(sizes)}, got {codebook_size}")
-        kind, img = _to_tensor(x)
+        kind, img = image_to_tensor(x)
         h, w = img.shape[1:]
         f = self.stride
         if h % f or w % f:  # replicate: a border of copies adds no edge for the encoder to spend tokens on
@@ -88,18 +88,13 @@ class ImageCodec(Codec):
 
     def check_facts(self, header: dict[str, Any]) -> dict[str, Any]:
         """height and width in [1, 65536] with at most MAX_PIXELS pixels; format one of the five kinds."""
-        facts = {"height": header_int(header, "height", None, 1, MAX_SIDE),
-                 "width": header_int(header, "width", None, 1, MAX_SIDE),
-                 "format": header_int(header, "format", UINT8_RGB, UINT8_RGB, PIL_GRAY)}
+        facts = image_facts(header)
         if "codebook_size" in header:
             size = header_int(header, "codebook_size", None, 2, self.model.cfg.codebook_size)
             if size not in self.model.cfg.nested_sizes:
                 raise BitstreamError(f"bitstream uses a codebook of {size} entries; this model has "
                                      f"{list(self.model.codebook_sizes)}")
             facts["codebook_size"] = size
-        if facts["height"] * facts["width"] > MAX_PIXELS:
-            raise BitstreamError(f"bitstream header claims a {facts['width']} x {facts['height']} image, more than "
-                                 f"the codec's limit of {MAX_PIXELS / 1e6:.0f} MP")
         return facts
 
     def code_options(self, facts: dict[str, Any]) -> dict[str, Any]:
@@ -140,15 +135,7 @@ class ImageCodec(Codec):
 
     def restore(self, y: Tensor, facts: dict[str, Any]) -> Any:
         """(3, H', W') -> the encoded kind at the encoded size."""
-        y = y[:, : facts["height"], : facts["width"]].clamp(0, 1)
-        kind = facts.get("format", UINT8_RGB)
-        if kind == FLOAT_TENSOR:
-            return y.contiguous()
-        rgb = (y * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()  # (H, W, 3)
-        if kind in (UINT8_GRAY, PIL_GRAY):
-            gray = np.asarray(_pil().fromarray(rgb).convert("L"))
-            return gray if kind == UINT8_GRAY else _pil().fromarray(gray, mode="L")
-        return _pil().fromarray(rgb) if kind == PIL_RGB else np.ascontiguousarray(rgb)
+        return restore_image(y, facts)
 
     # ---- tiling: bounded memory for any size ------------------------------------------------------------------
     def encode_latents(self, x: Tensor, codebook_size: int | None = None) -> Tensor:
@@ -156,7 +143,7 @@ class ImageCodec(Codec):
         f = self.stride
         h, w = x.shape[1] // f, x.shape[2] // f
         out = torch.empty(1, h, w, dtype=torch.long, device=x.device)
-        for (t0, t1, l0, l1), (c0, c1, d0, d1) in _tiles(h, w, self.tile, self.margin):
+        for (t0, t1, l0, l1), (c0, c1, d0, d1) in tiles(h, w, self.tile, self.margin):
             crop = x[None, :, c0 * f : c1 * f, d0 * f : d1 * f]
             idx = self.model.encode_latents(crop, codebook_size)[0]  # (1, c1 - c0, d1 - d0)
             out[:, t0:t1, l0:l1] = idx[:, t0 - c0 : t1 - c0, l0 - d0 : l1 - d0]
@@ -167,7 +154,7 @@ class ImageCodec(Codec):
         f = self.stride
         h, w = tokens.shape[1:]
         out = torch.empty(3, h * f, w * f, device=tokens.device)
-        for (t0, t1, l0, l1), (c0, c1, d0, d1) in _tiles(h, w, self.tile, self.margin):
+        for (t0, t1, l0, l1), (c0, c1, d0, d1) in tiles(h, w, self.tile, self.margin):
             y = self.model.decode_latents(tokens[None, :, c0:c1, d0:d1], codebook_size)[0].float()  # (3, (c1-c0) f, (d1-d0) f)
             out[:, t0 * f : t1 * f, l0 * f : l1 * f] = y[:, (t0 - c0) * f : (t1 - c0) * f, (l0 - d0) * f : (l1 - d0) * f]
         return out
@@ -203,7 +190,32 @@ class ImageCodec(Codec):
         return super().decode(blob)
 
 
-def _tiles(h: int, w: int, tile: int, margin: int):
+def image_facts(header: dict[str, Any]) -> dict[str, Any]:
+    """height and width in [1, 65536] with at most MAX_PIXELS pixels, and the input kind ("format"), from a
+    bitstream header; BitstreamError naming the field otherwise. Shared by every image family."""
+    facts = {"height": header_int(header, "height", None, 1, MAX_SIDE),
+             "width": header_int(header, "width", None, 1, MAX_SIDE),
+             "format": header_int(header, "format", UINT8_RGB, UINT8_RGB, PIL_GRAY)}
+    if facts["height"] * facts["width"] > MAX_PIXELS:
+        raise BitstreamError(f"bitstream header claims a {facts['width']} x {facts['height']} image, more than "
+                             f"the codec's limit of {MAX_PIXELS / 1e6:.0f} MP")
+    return facts
+
+
+def restore_image(y: Tensor, facts: dict[str, Any]) -> Any:
+    """Decoded float (3, H', W') -> the kind the facts' "format" names, cropped to their height and width."""
+    y = y[:, : facts["height"], : facts["width"]].clamp(0, 1)
+    kind = facts.get("format", UINT8_RGB)
+    if kind == FLOAT_TENSOR:
+        return y.contiguous()
+    rgb = (y * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()  # (H, W, 3)
+    if kind in (UINT8_GRAY, PIL_GRAY):
+        gray = np.asarray(_pil().fromarray(rgb).convert("L"))
+        return gray if kind == UINT8_GRAY else _pil().fromarray(gray, mode="L")
+    return _pil().fromarray(rgb) if kind == PIL_RGB else np.ascontiguousarray(rgb)
+
+
+def tiles(h: int, w: int, tile: int, margin: int):
     """Yield ((top, bottom, left, right) kept, (top, bottom, left, right) with context) token boxes covering h x w."""
     for t0 in range(0, h, tile):
         t1 = min(h, t0 + tile)
@@ -218,7 +230,7 @@ def _pil():
     return Image
 
 
-def _to_tensor(x: Any) -> tuple[int, Tensor]:
+def image_to_tensor(x: Any) -> tuple[int, Tensor]:
     """(kind, float (3, H, W) in [0, 1]) for every supported input; TypeError/ValueError saying what was expected."""
     if isinstance(x, (str, Path)):
         x = read_image(x)  # notes for converted files come from io
@@ -253,7 +265,7 @@ def _to_tensor(x: Any) -> tuple[int, Tensor]:
     if hasattr(x, "mode") and hasattr(x, "size") and hasattr(x, "convert"):  # PIL image
         kind = PIL_GRAY if x.mode in ("L", "1", "I", "I;16", "F") else PIL_RGB
         _check_size(x.size[1], x.size[0])
-        return kind, _to_tensor(to_rgb_array(x, "PIL image"))[1]
+        return kind, image_to_tensor(to_rgb_array(x, "PIL image"))[1]
     raise TypeError(f"expected an image: uint8 (H, W, 3) array, float (3, H, W) tensor, PIL image or path; "
                     f"got {type(x).__name__}")
 
@@ -267,4 +279,5 @@ def _check_size(h: int, w: int) -> None:
                          f"({MAX_SIDE} px a side); downscale it or split it first")
 
 
-__all__ = ["ImageCodec", "ImageConversionWarning", "UINT8_RGB", "FLOAT_TENSOR", "PIL_RGB", "UINT8_GRAY", "PIL_GRAY"]
+__all__ = ["ImageCodec", "ImageConversionWarning", "image_facts", "image_to_tensor", "restore_image", "tiles", "UINT8_RGB",
+           "FLOAT_TENSOR", "PIL_RGB", "UINT8_GRAY", "PIL_GRAY"]

@@ -115,12 +115,12 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
         tokens = codec.tokenize(x)
         counts += torch.bincount(tokens.reshape(-1), minlength=codec.codebook_size).double()
         recon = {"ours": y}
-        _add(acc["ours"], x, y, 8 * len(blob), t1 - t0, t2 - t1)
+        add_measurement(acc["ours"], x, y, 8 * len(blob), t1 - t0, t2 - t1)
         if with_baselines:
             for name, fn in (("jpeg", lambda q: pillow_codec(x, "JPEG", q)), ("webp", lambda q: pillow_codec(x, "WEBP", q)),
                              ("webp 2x-down", lambda q: webp_2x_down(x, q))):
                 decoded, size, q = nearest_quality(fn, len(blob), lo=1 if name == "jpeg" else 0)
-                _add(acc[name], x, decoded, 8 * size, 0.0, 0.0)
+                add_measurement(acc[name], x, decoded, 8 * size, 0.0, 0.0)
                 acc[name]["quality"].append(q)
                 recon[name] = decoded
         for n in nested:
@@ -128,14 +128,14 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
             small = codec.encode(x, codebook_size=n)
             t1 = time.perf_counter()
             y_n = codec.decode(small)
-            _add(acc[f"ours @{n}"], x, y_n, 8 * len(small), t1 - t0, time.perf_counter() - t1)
+            add_measurement(acc[f"ours @{n}"], x, y_n, 8 * len(small), t1 - t0, time.perf_counter() - t1)
             if with_baselines:
-                decoded, size, q = _webp_matched(x, len(small))
-                _add(acc[f"webp-matched @{n}"], x, decoded, 8 * size, 0.0, 0.0)
+                decoded, size, q = webp_matched(x, len(small))
+                add_measurement(acc[f"webp-matched @{n}"], x, decoded, 8 * size, 0.0, 0.0)
                 acc[f"webp-matched @{n}"]["quality"].append(q)
         if len(samples) < 6:
             samples.append({"original": x, **recon})
-    rows = [_row(_system_name(codec, s), acc[s]) for s in systems]
+    rows = [summary_row(_system_name(codec, s), acc[s]) for s in systems]
     rows[0].update(nominal_bpp=float(codec.bitrate), utilization=float((counts > 0).double().mean()),
                    tokens_per_code=float(counts.sum()) / codec.codebook_size,
                    perplexity=float(_perplexity(counts)))
@@ -159,7 +159,7 @@ def _system_name(codec: Any, system: str) -> str:
     return system
 
 
-def _webp_matched(x: np.ndarray, target_bytes: int) -> tuple[np.ndarray, int, int]:
+def webp_matched(x: np.ndarray, target_bytes: int) -> tuple[np.ndarray, int, int]:
     """WebP at the quality nearest to target_bytes; below WebP's smallest file, WebP of the 2x-downscaled image."""
     decoded, size, q = nearest_quality(lambda q: pillow_codec(x, "WEBP", q), target_bytes, lo=0)
     if size > 1.1 * target_bytes:
@@ -167,7 +167,8 @@ def _webp_matched(x: np.ndarray, target_bytes: int) -> tuple[np.ndarray, int, in
     return decoded, size, q
 
 
-def _add(a: dict[str, Any], x: np.ndarray, y: np.ndarray, bits: float, enc_s: float, dec_s: float) -> None:
+def add_measurement(a: dict[str, Any], x: np.ndarray, y: np.ndarray, bits: float, enc_s: float, dec_s: float) -> None:
+    """Add one image's bits, PSNR, MS-SSIM and coding times to a system's accumulator."""
     a["bits"] += bits
     a["pixels"] += x.shape[0] * x.shape[1]
     a["psnr"].append(psnr(x, y))
@@ -176,7 +177,8 @@ def _add(a: dict[str, Any], x: np.ndarray, y: np.ndarray, bits: float, enc_s: fl
     a["dec_s"] += dec_s
 
 
-def _row(system: str, a: dict[str, Any]) -> dict[str, Any]:
+def summary_row(system: str, a: dict[str, Any]) -> dict[str, Any]:
+    """A system's table row from its accumulator: bpp over all pixels, mean PSNR and MS-SSIM, MP/s."""
     mp = a["pixels"] / 1e6
     row: dict[str, Any] = {"system": system, "images": len(a["psnr"]), "bpp": a["bits"] / max(a["pixels"], 1),
                            "psnr": float(np.mean(a["psnr"])), "ms_ssim": float(np.nanmean(a["ms_ssim"]))}

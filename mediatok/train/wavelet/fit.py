@@ -1,0 +1,54 @@
+"""Export hooks of the wavelet codecs: integer tables per rate, and each rate's bit rate measured on held-out data.
+
+A continuous-latent codec has no nominal rate before entropy coding, so the rate that `mediatok models` and
+`codec.bitrate` report is measured here: the real .mtk sizes of the validation images (bit/pixel) or clips (bit/s)
+coded by the exported weights (already rounded to fp16 by `mediatok.train.export`), one figure per rate.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mediatok.codecs.wavelet.codec import (WaveletAudioAutoencoder, WaveletAudioCodec, WaveletImageAutoencoder,
+                                           WaveletImageCodec, bottleneck_models)
+
+
+def _with_measured(model: Any, rates: list[float]) -> Any:
+    model.cfg = dataclasses.replace(model.cfg, measured_rate=tuple(rates))
+    return model
+
+
+@torch.inference_mode()
+def fit_image_rates(model: WaveletImageAutoencoder, data_root: str | Path, images: int | None = None) -> dict[str, Any]:
+    """Tables of every rate, and bit/pixel per rate over data_root/val (the first `images`, default all)."""
+    from mediatok.train.image.data import read_folder
+
+    priors = bottleneck_models(model.eval())
+    codec = WaveletImageCodec(model, rate_priors=priors)
+    photos = read_folder(Path(data_root) / "val")[:images]
+    pixels = sum(p.shape[0] * p.shape[1] for p in photos)
+    rates = [sum(8 * len(codec.encode(p, rate=r)) for p in photos) / pixels for r in range(model.cfg.num_rates)]
+    return {"model": _with_measured(model, rates), "rate_priors": priors}
+
+
+@torch.inference_mode()
+def fit_audio_rates(model: WaveletAudioAutoencoder, data_root: str | Path, minutes: float = 5.0) -> dict[str, Any]:
+    """Tables of every rate, and bit/s per rate over up to `minutes` of data_root's validation clips."""
+    from mediatok.train.audio.data import ClipArray
+
+    priors = bottleneck_models(model.eval())
+    codec = WaveletAudioCodec(model, rate_priors=priors)
+    clips = ClipArray(data_root, "val")
+    budget, seconds, bits = minutes * 60 * model.cfg.sample_rate, 0.0, np.zeros(model.cfg.num_rates)
+    for i in range(len(clips)):
+        wav = torch.from_numpy(clips.crop(i, 0, int(clips.lengths[i])))[None]
+        for r in range(model.cfg.num_rates):
+            bits[r] += 8 * len(codec.encode(wav, sample_rate=model.cfg.sample_rate, rate=r))
+        seconds += wav.shape[1] / model.cfg.sample_rate
+        if seconds * model.cfg.sample_rate >= budget:
+            break
+    return {"model": _with_measured(model, list(bits / max(seconds, 1e-9))), "rate_priors": priors}

@@ -13,7 +13,7 @@ Sources (Debian packages; `apt-get download` + `dpkg -x`, no install and no root
   are on PATH: the classical baselines of ``mediatok eval`` (it looks on PATH, then in ``$MEDIATOK_TOOLS``, by
   default ``data/tools``).
 
-Run from the repository root (about 10 minutes on one core)::
+Run from the repository root (about 5 minutes on one core; needs the `data` extra)::
 
     python scripts/prepare_speech.py            # -> data/speech16k/, data/tools/
 

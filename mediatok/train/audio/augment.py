@@ -27,7 +27,7 @@ def loudness_lufs(x: np.ndarray, sample_rate: int) -> float:
     if x.ndim != 1:
         raise ValueError(f"expected a 1-d signal, got shape {tuple(x.shape)}")
     if len(x) >= int(0.4 * sample_rate):
-        value = float(AF.loudness(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None], sample_rate))
+        value = float(AF.loudness(torch.tensor(x, dtype=torch.float32)[None], sample_rate))  # a copy: x may be a read-only memmap
         if math.isfinite(value):
             return value
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0

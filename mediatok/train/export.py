@@ -36,18 +36,21 @@ def register_entropy_fit(family: str, fit: EntropyFit) -> None:
 def entropy_fit(family: str) -> EntropyFit:
     """The registered entropy fit of `family`, importing its training pieces first: `mediatok.train.<package>` for a
     family whose codec class lives in `mediatok.codecs.<package>` (several families may share one package, as the
-    image and audio wavelet codecs do), else `mediatok.train.<family>`."""
+    image and audio wavelet codecs do), then `mediatok.train.<family>` (the shape family: codecs/volume, train/shape)."""
     if family not in _ENTROPY_FITS:
         from mediatok.codecs import families
 
         codec_class = getattr(families().get(family), "codec_class", None)
         parts = getattr(codec_class, "__module__", "").split(".")
         package = parts[2] if len(parts) > 2 and parts[:2] == ["mediatok", "codecs"] else family
-        try:
-            importlib.import_module(f"mediatok.train.{package}")
-        except ModuleNotFoundError as e:
-            if e.name != f"mediatok.train.{package}":
-                raise
+        for name in dict.fromkeys((package, family)):
+            if family in _ENTROPY_FITS:
+                break
+            try:
+                importlib.import_module(f"mediatok.train.{name}")
+            except ModuleNotFoundError as e:
+                if e.name != f"mediatok.train.{name}":
+                    raise
     if family not in _ENTROPY_FITS:
         raise ValueError(f"codec family {family!r} registered no entropy fit (mediatok.train.export."
                          f"register_entropy_fit); export without prior data for raw indices")

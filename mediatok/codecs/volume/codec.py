@@ -1,0 +1,154 @@
+"""The user-facing shape codec: meshes (or SDF grids) <-> tokens (1, s, s, s) <-> .mtk bytes, and back to a mesh.
+
+    mesh path | trimesh.Trimesh | (vertices, faces) --Frame: bounding box -> padded unit cube--> winding-number SDF
+    SDF array (R, R, R) over [-1, 1]^3 (negative inside) ---------------------------------------------+
+        --> ShapeVQ.encode_latents --> tokens (1, s, s, s) --MarkovPrior--> payload
+        --pack(header: scale, offset = the frame)--> .mtk bytes
+    .mtk --check_facts--> tokens --ShapeVQ.decode_latents--> SDF (R, R, R) --marching cubes--> unit-cube mesh
+        --the frame--> trimesh.Trimesh in the input's own coordinates
+
+A mesh is decoded in the coordinates it was given in (its bounding box centre and size travel in the header:
+28 bytes); an SDF grid decodes to a mesh in the grid's [-1, 1]^3 coordinates.
+"""
+from __future__ import annotations
+
+import math
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mediatok.codecs.base import Codec, Prepared
+from mediatok.codecs.volume.model import ShapeVQ, ShapeVQConfig
+from mediatok.codecs.volume.sdf import Frame, frame_of, mesh_sdf, sdf_to_mesh
+from mediatok.errors import BitstreamError
+
+MAX_COORD = 1e30  # a frame beyond this is not a mesh anyone wrote
+
+
+class ShapeCodec(Codec):
+    """A trained `ShapeVQ` with its entropy model: meshes <-> tokens (1, s, s, s) <-> .mtk bytes.
+
+    codec.encode(x) for x a mesh file path (OBJ, PLY, OFF, STL, GLB), a trimesh.Trimesh, a (vertices, faces) pair or
+    an SDF array (R, R, R); codec.decode(blob) returns a trimesh.Trimesh in the input's coordinates.
+    """
+
+    family = "shape"
+    modality = "volume"
+    token_layout = "d, h, w"
+    model_class = ShapeVQ
+
+    @classmethod
+    def build_model(cls, config: dict[str, Any]) -> ShapeVQ:
+        return ShapeVQ(ShapeVQConfig.from_dict(config))
+
+    @property
+    def resolution(self) -> int:
+        """SDF grid side R the network reads and writes."""
+        return self.model.cfg.resolution
+
+    # ---- family hooks -------------------------------------------------------------------------------------
+    def prepare(self, x: Any) -> Prepared:
+        """Mesh or SDF -> SDF (R, R, R) float32 in unit-cube units; facts scale and offset (the mesh's frame)."""
+        from mediatok.codecs.volume.io import as_mesh_arrays
+
+        r = self.resolution
+        if isinstance(x, (np.ndarray, Tensor)) and np.ndim(x) == 3:
+            sdf = torch.as_tensor(np.asarray(x, np.float32) if isinstance(x, np.ndarray) else x.detach().float().cpu())
+            if tuple(sdf.shape) != (r, r, r):
+                raise ValueError(f"expected an SDF grid of shape ({r}, {r}, {r}) over [-1, 1]^3, got {tuple(sdf.shape)}; "
+                                 "or pass a mesh (path, trimesh.Trimesh or (vertices, faces))")
+            if not torch.isfinite(sdf).all():
+                raise ValueError("SDF grid contains NaN or infinite values")
+            return Prepared(sdf.contiguous(), {})
+        vertices, faces = as_mesh_arrays(x)
+        frame = frame_of(vertices)
+        sdf = mesh_sdf(frame.to_unit(vertices), faces, r)
+        return Prepared(torch.from_numpy(sdf), frame_facts(frame))
+
+    def check_facts(self, header: dict[str, Any]) -> dict[str, Any]:
+        """scale a finite float in (0, 1e30], offset 12 bytes of three finite float32 (both absent: unit frame)."""
+        facts: dict[str, Any] = {}
+        if "scale" in header:
+            scale = header["scale"]
+            if not isinstance(scale, float) or not math.isfinite(scale) or not 0 < scale <= MAX_COORD:
+                raise BitstreamError(f"bitstream header field 'scale' must be a finite float in (0, 1e30], got "
+                                     f"{scale!r:.40}")
+            facts["scale"] = scale
+        if "offset" in header:
+            offset = header["offset"]
+            if not isinstance(offset, bytes) or len(offset) != 12:
+                raise BitstreamError("bitstream header field 'offset' must be 12 bytes (three float32)")
+            values = struct.unpack("<3f", offset)
+            if not all(math.isfinite(v) and abs(v) <= MAX_COORD for v in values):
+                raise BitstreamError(f"bitstream header field 'offset' holds {values}, not finite coordinates")
+            facts["offset"] = offset
+        return facts
+
+    def latent_shape(self, facts: dict[str, Any]) -> tuple[int, ...]:
+        s = self.model.cfg.token_side
+        return (1, s, s, s)
+
+    def default_facts(self, tokens: Tensor) -> dict[str, Any]:
+        """Detokenized shapes come back in [-1, 1]^3 coordinates."""
+        return {}
+
+    def check_tokens(self, tokens: Any, codebook_size: int | None = None) -> Tensor:
+        """The base check, and the model's grid: (1, s, s, s)."""
+        tokens = super().check_tokens(tokens, codebook_size)
+        shape = self.latent_shape({})
+        if tuple(tokens.shape) != shape:
+            raise ValueError(f"expected tokens of shape {shape}, got {tuple(tokens.shape)}")
+        return tokens
+
+    def restore(self, y: Tensor, facts: dict[str, Any]) -> Any:
+        """SDF (R, R, R) -> trimesh.Trimesh by marching cubes, in the frame the facts describe."""
+        import trimesh
+
+        vertices, faces = sdf_to_mesh(y.numpy(), fact_frame(facts))
+        return trimesh.Trimesh(vertices, faces, process=False)
+
+    def decode_sdf(self, blob: bytes) -> tuple[np.ndarray, Frame]:
+        """.mtk bytes -> (the decoded SDF (R, R, R) in unit-cube units, the frame that maps it to world coordinates)."""
+        restore = self.restore
+        try:
+            self.restore = lambda y, facts: (y.numpy(), fact_frame(facts))  # type: ignore[method-assign]
+            return super().decode(blob)
+        finally:
+            self.restore = restore  # type: ignore[method-assign]
+
+    # ---- public signatures ----------------------------------------------------------------------------------
+    def tokenize(self, x: Any) -> Tensor:
+        """Mesh or SDF -> LongTensor (1, s, s, s), no entropy coding."""
+        return super().tokenize(x)
+
+    def detokenize(self, tokens: Tensor) -> Any:
+        """LongTensor (1, s, s, s) -> trimesh.Trimesh in [-1, 1]^3 coordinates."""
+        return super().detokenize(tokens)
+
+    def encode(self, x: Any) -> bytes:
+        """Mesh (path, trimesh.Trimesh, (vertices, faces)) or SDF grid (R, R, R) -> .mtk bytes."""
+        return super().encode(x)
+
+    def decode(self, blob: bytes) -> Any:
+        """.mtk bytes -> trimesh.Trimesh in the encoded mesh's coordinates."""
+        return super().decode(blob)
+
+
+def frame_facts(frame: Frame) -> dict[str, Any]:
+    """Header facts of a frame: scale (float64) and offset (three float32: the centre need not be finer)."""
+    return {"scale": float(frame.scale), "offset": struct.pack("<3f", *frame.center)}
+
+
+def fact_frame(facts: dict[str, Any]) -> Frame | None:
+    """The frame header facts describe (None: the unit cube itself)."""
+    if "scale" not in facts and "offset" not in facts:
+        return None
+    center = struct.unpack("<3f", facts["offset"]) if "offset" in facts else (0.0, 0.0, 0.0)
+    return Frame(tuple(float(c) for c in center), float(facts.get("scale", 1.0)))
+
+
+__all__ = ["ShapeCodec", "fact_frame", "frame_facts"]

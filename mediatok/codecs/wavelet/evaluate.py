@@ -113,15 +113,61 @@ def format_image_table(rows: list[dict[str, Any]]) -> str:
     return format_table(rows)
 
 
-def evaluate_audio(codec: Any, folder: str | Path, **options: Any) -> list[dict[str, Any]]:
-    """Audio rate-distortion rows (see evaluate_audio_rates)."""
-    from mediatok.codecs.wavelet.evaluate_audio import evaluate_audio_rates
+def evaluate_audio(codec: Any, folder: str | Path, *, limit: int | None = None, with_baselines: bool = True,
+                   progress: Callable | None = None, out_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per (system, rate) over the audio files under folder (all splits pooled): ours at every rate, and
+    Opus at the bitrate nearest ours that it accepts (6 kbit/s at least), PESQ-WB / STOI / mel distance."""
+    import tempfile
 
-    return evaluate_audio_rates(codec, folder, **options)
+    import torch
+
+    from mediatok.codecs.audio.evaluate import _opus, audio_files
+    from mediatok.codecs.audio.io import read_audio
+    from mediatok.codecs.audio.metrics import quality
+
+    files = audio_files(folder, limit)
+    sr = codec.sample_rate
+    rows: list[dict[str, Any]] = []
+    clips = []
+    for path in files:
+        wav, rate = read_audio(path)
+        clips.append(codec.prepare(wav, sample_rate=rate).x[0].numpy())  # mono at the model's rate
+    seconds = sum(len(c) for c in clips) / sr
+    for r in range(codec.num_rates):
+        bits, compute, scores = 0.0, 0.0, []
+        for x in progress(clips) if progress else clips:
+            t0 = time.perf_counter()
+            blob = codec.encode(torch.from_numpy(x), sample_rate=sr, rate=r)
+            y, _ = codec.decode(blob)
+            compute += time.perf_counter() - t0
+            bits += 8 * len(blob)
+            scores.append(quality(x, y.numpy(), sr))
+        rows.append(_audio_row(f"{codec.name} rate {r} (ours)", len(clips), seconds, bits, scores,
+                               x_realtime=seconds / max(compute, 1e-9), lmbda=codec.model.cfg.lambdas[r]))
+        opus = _opus(max(6.0, round(bits / seconds / 1000))) if with_baselines else None
+        if opus is None:
+            continue
+        obits, oscores = 0.0, []
+        with tempfile.TemporaryDirectory() as tmp:
+            for x in clips:
+                y, b = opus(x, Path(tmp))
+                obits += b
+                oscores.append(quality(x, y, sr))
+        rows.append(_audio_row(f"opus near rate {r}", len(clips), seconds, obits, oscores))
+    return rows
+
+
+def _audio_row(system: str, files: int, seconds: float, bits: float, scores: list[dict[str, float]],
+               **extra: float) -> dict[str, Any]:
+    mean = {k: float(np.nanmean([s[k] for s in scores])) for k in ("pesq_wb", "stoi", "mel")}
+    return {"system": system, "files": files, "minutes": seconds / 60, "kbps": bits / seconds / 1000, **mean, **extra}
 
 
 def format_audio_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of evaluate_audio's rows."""
-    from mediatok.codecs.wavelet.evaluate_audio import format_audio_rows
-
-    return format_audio_rows(rows)
+    lines = ["| system | files | kbps | PESQ-WB | STOI | mel | x real time |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        speed = f"{r['x_realtime']:.0f}" if "x_realtime" in r else ""
+        lines.append(f"| {r['system']} | {r['files']} | {r['kbps']:.2f} | {r['pesq_wb']:.3f} | {r['stoi']:.3f} | "
+                     f"{r['mel']:.3f} | {speed} |")
+    return "\n".join(lines)

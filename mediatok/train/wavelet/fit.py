@@ -28,7 +28,7 @@ def fit_image_rates(model: WaveletImageAutoencoder, data_root: str | Path, image
     from mediatok.train.image.data import read_folder
 
     priors = bottleneck_models(model.eval())
-    codec = WaveletImageCodec(model, rate_priors=priors)
+    codec = WaveletImageCodec(model, rate_priors=priors, model_hash=bytes(3))  # a shipped header's size, near enough
     photos = read_folder(Path(data_root) / "val")[:images]
     pixels = sum(p.shape[0] * p.shape[1] for p in photos)
     rates = [sum(8 * len(codec.encode(p, rate=r)) for p in photos) / pixels for r in range(model.cfg.num_rates)]
@@ -41,7 +41,7 @@ def fit_audio_rates(model: WaveletAudioAutoencoder, data_root: str | Path, minut
     from mediatok.train.audio.data import ClipArray
 
     priors = bottleneck_models(model.eval())
-    codec = WaveletAudioCodec(model, rate_priors=priors)
+    codec = WaveletAudioCodec(model, rate_priors=priors, model_hash=bytes(3))
     clips = ClipArray(data_root, "val")
     budget, seconds, bits = minutes * 60 * model.cfg.sample_rate, 0.0, np.zeros(model.cfg.num_rates)
     for i in range(len(clips)):

@@ -76,6 +76,13 @@ def _encode(args: argparse.Namespace) -> int:
             raise ValueError(f"--codebook-size must be one of {codec.name}'s codebook sizes {list(sizes)}, "
                              f"got {args.codebook_size}")
         kwargs["codebook_size"] = args.codebook_size
+    if args.rate is not None:
+        rates = getattr(codec, "num_rates", None)
+        if rates is None:
+            raise ValueError(f"--rate is for the wavelet codecs' rates; {codec.name!r} has one rate")
+        if not 0 <= args.rate < rates:
+            raise ValueError(f"--rate must be in 0..{rates - 1} for {codec.name!r} (0 lowest), got {args.rate}")
+        kwargs["rate"] = args.rate
     blob = codec.encode(x, **kwargs)
     out = Path(args.output or src.with_suffix(".mtk"))
     out.write_bytes(blob)
@@ -164,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codebook-size", type=int, default=None,
                    help="image models with nested codebooks: encode at a lower rate with the codebook of this size "
                         "(`mediatok info` or `mediatok models` lists them)")
+    p.add_argument("--rate", type=int, default=None,
+                   help="wavelet codecs: which of the model's rates to encode at, 0 the lowest (default: the highest)")
     p.set_defaults(func=_encode)
 
     p = sub.add_parser("decode", help="decode a .mtk file; the output's suffix picks the format")

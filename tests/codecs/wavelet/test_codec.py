@@ -132,3 +132,19 @@ def test_families_are_registered():
     fams = mediatok.codecs.families()
     assert fams["image-wavelet"].codec_class is WaveletImageCodec and fams["image-wavelet"].modality == "image"
     assert fams["audio-wavelet"].codec_class is WaveletAudioCodec and fams["audio-wavelet"].modality == "audio"
+
+
+def test_command_line_encodes_at_a_rate(image_codec, tmp_path, capsys):
+    from mediatok.cli import main
+
+    image_codec.save(tmp_path / "tiny")
+    src = tmp_path / "photo.png"
+    Image.fromarray(photo()).save(src)
+    main(["encode", str(src), "-o", str(tmp_path / "low.mtk"), "--model", str(tmp_path / "tiny"), "--rate", "0"])
+    main(["encode", str(src), "-o", str(tmp_path / "high.mtk"), "--model", str(tmp_path / "tiny")])
+    low, high = (tmp_path / "low.mtk").read_bytes(), (tmp_path / "high.mtk").read_bytes()
+    assert unpack(low)[0]["rate"] == 0 and "rate" not in unpack(high)[0] and low != high  # (untrained: sizes unordered)
+    main(["decode", str(tmp_path / "low.mtk"), "-o", str(tmp_path / "low.png"), "--model", str(tmp_path / "tiny")])
+    assert np.asarray(Image.open(tmp_path / "low.png")).shape == (70, 93, 3)
+    with pytest.raises(ValueError, match="--rate must be in 0..1"):
+        main(["encode", str(src), "-o", str(tmp_path / "x.mtk"), "--model", str(tmp_path / "tiny"), "--rate", "2"])

@@ -53,5 +53,11 @@ class LossSet(nn.Module):
         layer is known, and `CodecModule(adaptive_gan_weight=True)` refuses to start)."""
         return None
 
+    def aux_parameters(self, codec: nn.Module) -> list[nn.Parameter]:
+        """Parameters trained only by an auxiliary term (an entropy bottleneck's quantiles): `CodecModule` keeps
+        them out of gradient clipping and weight decay, so that the auxiliary term's large early gradients neither
+        shrink the codec's updates through the shared clipping norm nor get decayed. None by default."""
+        return []
+
     def check_codec(self, codec: nn.Module) -> None:
         """Raise ValueError when these losses cannot train `codec`; by default every codec is accepted."""

@@ -92,7 +92,11 @@ class CodecModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         h = self.hparams
-        opt_g = torch.optim.AdamW(self.codec.parameters(), lr=h.lr, betas=(0.8, 0.99), weight_decay=0.01)
+        aux = {id(p) for p in self.losses.aux_parameters(self.codec)}
+        groups = [{"params": [p for p in self.codec.parameters() if id(p) not in aux]}]
+        if aux:
+            groups.append({"params": [p for p in self.codec.parameters() if id(p) in aux], "weight_decay": 0.0})
+        opt_g = torch.optim.AdamW(groups, lr=h.lr, betas=(0.8, 0.99), weight_decay=0.01)
         if self.discriminator is None:
             return opt_g
         opt_d = torch.optim.AdamW(self.discriminator.parameters(), lr=h.disc_lr, betas=(0.8, 0.99), weight_decay=0.01)
@@ -160,7 +164,10 @@ class CodecModule(L.LightningModule):
     def _step(self, opt: torch.optim.Optimizer, loss: Tensor) -> None:
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
-        self.clip_gradients(opt, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
+        if len(opt.param_groups) > 1:  # the generator's auxiliary-only parameters (group 1) are not clipped
+            torch.nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], self.hparams.grad_clip)
+        else:
+            self.clip_gradients(opt, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
         opt.step()
 
     # ---- validation and checkpoints -------------------------------------------------------------------------

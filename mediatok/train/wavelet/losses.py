@@ -43,6 +43,12 @@ class RateDistortionLosses(LossSet):
         mse = (out.reconstruction.float() - batch).square().mean()
         return {"distortion": out.lmbda * self.scale**2 * mse, "rate": bits, "aux": out.aux_loss}
 
+    def aux_parameters(self, codec: nn.Module) -> list[nn.Parameter]:
+        """The bottlenecks' quantiles: only the aux term trains them (CompressAI gives them an optimiser of their
+        own), and its gradients start thousands of times larger than the codec's, which a shared clipping norm
+        would turn into vanishing codec updates."""
+        return [eb.quantiles for eb in codec.bottlenecks]
+
     def last_layer(self, codec: nn.Module) -> Tensor:
         """The decoder's output convolution."""
         return codec.synthesis_out.weight

@@ -80,3 +80,22 @@ def test_audio_recipe_trains_and_exports(tmp_path, speech_folder):
     wav = torch.from_numpy(np.load(speech_folder / "val.npy")[:8000])[None]
     y, sr = codec.decode(codec.encode(wav, sample_rate=16000, rate=0))
     assert sr == 16000 and y.shape == wav.shape
+
+
+def test_quantiles_are_kept_out_of_clipping_and_weight_decay():
+    from mediatok.train.module import CodecModule
+    from tests.codecs.wavelet.conftest import small_image_network
+
+    net = small_image_network().train()
+    module = CodecModule(net, RateDistortionLosses(), grad_clip=1e-3)
+    opt = module.configure_optimizers()
+    main_group, aux_group = opt.param_groups
+    assert {id(p) for p in aux_group["params"]} == {id(eb.quantiles) for eb in net.bottlenecks}
+    assert aux_group["weight_decay"] == 0.0 and main_group["weight_decay"] > 0
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    terms = module.losses(x, net(x))
+    sum(terms.values()).backward()
+    torch.nn.utils.clip_grad_norm_(main_group["params"], 1e-3)
+    norm = torch.sqrt(sum(p.grad.square().sum() for p in main_group["params"] if p.grad is not None))
+    assert float(norm) <= 1e-3 * 1.01
+    assert float(torch.sqrt(sum(p.grad.square().sum() for p in aux_group["params"]))) > 1e-2  # the aux term's own

@@ -13,6 +13,7 @@ armadillo, AIM@SHAPE models), so the shipped weights are trained on them but non
 Run from the repository root (one core, about 10 minutes)::
 
     OMP_NUM_THREADS=1 python scripts/prepare_shapes.py          # -> data/shapes/
+    python scripts/prepare_shapes.py --resolution 256 --out data/shapes256   # for configs/shape/wala-256.yaml
 
 Output::
 
@@ -30,7 +31,9 @@ Which meshes (decided on each file, identically for every split):
      a few holes are fine (elephant-with-holes: 3.4 %).
   3. no near-duplicates: a mesh whose 32^3 occupancy has IoU > 0.9 with one already kept (sorted by name) under
      any of the 48 symmetries of the cube (the training augmentation) is left out (sphere.off / sphere.ply /
-     geosphere, pinion / pinion_small, pig.off / pig.stl, ...), so no test shape has a twin in training.
+     geosphere, pinion / pinion_small, ...), and so is a file with the stem of one already kept (pig.off and
+     pig.stl are one pig at two resolutions, in poses no symmetry maps onto each other), so no test shape has a
+     twin in training.
 
 Fixed split, by name: split = test if sha256(name) mod 20 < 3, val if it is 3, else train (about 15 / 5 / 80 %).
 It depends only on the file name, so adding or removing meshes never moves another between splits.
@@ -113,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="data/shapes")
     p.add_argument("--copies", type=int, default=COPIES)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resolution", type=int, default=RESOLUTION,
+                   help="SDF grid side (64 for shape-sdf; 256 for configs/shape/wala-256.yaml, ~16x the time a grid)")
     a = p.parse_args(argv)
     import igl
 
@@ -139,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         if not FILL[0] <= occ.mean() <= FILL[1] or ambiguous > AMBIGUOUS:
             rejected.append((path.name, f"fills {occ.mean():.1%} of the cube, {ambiguous:.1%} ambiguous: no inside"))
             continue
-        twin = next((n for n, o in occupancies if max_iou(occ, o) > DUPLICATE_IOU), None)
+        twin = next((n for n, o in occupancies if Path(n).stem == path.stem or max_iou(occ, o) > DUPLICATE_IOU), None)
         if twin is not None:
             rejected.append((path.name, f"near-duplicate of {twin}"))
             continue
@@ -161,14 +166,14 @@ def main(argv: list[str] | None = None) -> None:
             variants += [(random_rotation(rng), rng.uniform(0.7, 1.3, 3)) for _ in range(a.copies)]
         for copy, (rot, scales) in enumerate(variants):
             v = np.asarray(mesh.vertices, np.float64) @ rot.T * scales
-            sdf = mesh_sdf(frame_of(v).to_unit(v), mesh_faces, RESOLUTION)
+            sdf = mesh_sdf(frame_of(v).to_unit(v), mesh_faces, a.resolution)
             grids[split].append(sdf.astype(np.float16))
             lines[split].append(f"{path.name}\t{copy}\t{' '.join(f'{x:.5f}' for x in rot.ravel())}\t"
                                 f"{' '.join(f'{s:.4f}' for s in scales)}")
         print(f"{path.name:32s} {split:5s} {len(mesh.faces):7d} faces  {len(variants)} grid(s)  "
               f"{time.time() - t0:6.0f} s", flush=True)
     for split, g in grids.items():
-        np.save(out / f"{split}.npy", np.stack(g) if g else np.zeros((0,) + (RESOLUTION,) * 3, np.float16))
+        np.save(out / f"{split}.npy", np.stack(g) if g else np.zeros((0,) + (a.resolution,) * 3, np.float16))
         (out / f"{split}.txt").write_text("".join(f"{line}\n" for line in lines[split]))
     (out / "SOURCES.tsv").write_text("\n".join(sources) + "\n")
     (out / "REJECTED.tsv").write_text("".join(f"{n}\t{why}\n" for n, why in rejected))

@@ -41,6 +41,13 @@ class ShapeCodec(Codec):
     token_layout = "d, h, w"
     model_class = ShapeVQ
 
+    def __init__(self, model: ShapeVQ, entropy_model: Any = None, *, name: str = "shape", short_id: str | None = None,
+                 model_hash: bytes = b"", num_threads: int | None = 1) -> None:
+        # One torch thread by default (saved into config.json): a 16^3 x 32-channel network gains nothing from two,
+        # and loses several times over beside a busy core (benchmarks/codec_threads.py, measured for speech-16k).
+        super().__init__(model, entropy_model, name=name, short_id=short_id, model_hash=model_hash,
+                         num_threads=num_threads)
+
     @classmethod
     def build_model(cls, config: dict[str, Any]) -> ShapeVQ:
         return ShapeVQ(ShapeVQConfig.from_dict(config))

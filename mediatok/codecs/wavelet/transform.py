@@ -195,7 +195,7 @@ def _levels(shape: PacketShape | None, levels: int | None, z: Tensor, axes: int)
 # ---- the encoder's fast path: fused lifting in numba ---------------------------------------------------------------
 # The convolution path above is what training differentiates through; inference on the CPU needs no gradient and is
 # memory-bound in torch (a dozen full passes over the image per level), so here each level runs the lifting steps
-# on rows that stay in cache, both axes in one kernel, one image channel per thread.
+# on rows that stay in cache, both axes in one kernel.
 try:
     import numba as _numba
     import numpy as _np
@@ -230,12 +230,12 @@ if _numba is not None:
                 s[i, j] *= k
                 d[i, j] *= -1.0 / k
 
-    @_numba.njit(cache=True, parallel=True)
+    @_numba.njit(cache=True)
     def _packet_level(x, out, a, b, g, dl, k):  # pragma: no cover - compiled
         """One 2-D level of every plane: x (N, H, W) -> out (4N, H/2, W/2) as LL, LH, HL, HH per plane."""
         n, h, w = x.shape
         h2, w2 = h // 2, w // 2
-        for c in _numba.prange(n):
+        for c in range(n):  # serial: a parallel region leaves numba threads spinning beside torch's
             lo = _np.empty((h, w2), _np.float32)
             hi = _np.empty((h, w2), _np.float32)
             for r in range(h):  # width: transposed lifting on columns of (w2, 1) is slow, so rows one by one

@@ -238,23 +238,31 @@ class WaveletImageCodec(_RateCoding, Codec):
         return restore_image(y, facts)
 
     def encode_latents(self, x: Tensor, rate: int | None = None) -> Tensor:
-        """x (3, H', W') -> latents (N, H'/f, W'/f), tile by tile with `margin` positions of context."""
-        f, n = self.stride, self.model.cfg.latent_channels
+        """x (3, H', W') -> latents (N, H'/f, W'/f), tile by tile with `margin` positions of context.
+
+        The image is mirrored by BORDER latent positions on every side first: the wavelet transform wraps around
+        periodically, and a wrap from the image's top to its bottom (or across a tile) would otherwise cost bits
+        and make tiles differ from one pass. The mirrored border is coded nowhere."""
+        f, n, b = self.stride, self.model.cfg.latent_channels, BORDER
         h, w = x.shape[1] // f, x.shape[2] // f
+        xp = _mirror(x, b * f)
         out = torch.empty(n, h, w, device=x.device)
         for (t0, t1, l0, l1), (c0, c1, d0, d1) in tiles(h, w, self.encode_tile, self.margin):
-            y = self.model.encode_latents(x[None, :, c0 * f : c1 * f, d0 * f : d1 * f], rate)[0]
-            out[:, t0:t1, l0:l1] = y[:, t0 - c0 : t1 - c0, l0 - d0 : l1 - d0]
+            y = self.model.encode_latents(xp[None, :, c0 * f : (c1 + 2 * b) * f, d0 * f : (d1 + 2 * b) * f], rate)[0]
+            out[:, t0:t1, l0:l1] = y[:, t0 - c0 + b : t1 - c0 + b, l0 - d0 + b : l1 - d0 + b]
         return out
 
     def decode_latents(self, y_hat: Tensor, rate: int | None = None) -> Tensor:
-        """Latents (N, h, w) -> image (3, h f, w f), tile by tile with `margin` positions of context."""
-        f = self.stride
+        """Latents (N, h, w) -> image (3, h f, w f), tile by tile with `margin` positions of context (the latents
+        mirrored by BORDER positions, as the encoder's input was)."""
+        f, b = self.stride, BORDER
         h, w = y_hat.shape[1:]
+        yp = _mirror(y_hat.float(), b)
         out = torch.empty(3, h * f, w * f, device=y_hat.device)
         for (t0, t1, l0, l1), (c0, c1, d0, d1) in tiles(h, w, self.tile, self.margin):
-            y = self.model.decode_latents(y_hat[None, :, c0:c1, d0:d1].float(), rate)[0]
-            out[:, t0 * f : t1 * f, l0 * f : l1 * f] = y[:, (t0 - c0) * f : (t1 - c0) * f, (l0 - d0) * f : (l1 - d0) * f]
+            y = self.model.decode_latents(yp[None, :, c0 : c1 + 2 * b, d0 : d1 + 2 * b], rate)[0]
+            out[:, t0 * f : t1 * f, l0 * f : l1 * f] = y[:, (t0 - c0 + b) * f : (t1 - c0 + b) * f,
+                                                         (l0 - d0 + b) * f : (l1 - d0 + b) * f]
         return out
 
     def encode(self, x: Any, rate: int | None = None) -> bytes:
@@ -340,6 +348,15 @@ class WaveletAudioCodec(_RateCoding, SpeechCodec):
 
     def detokenize(self, tokens: Any, rate: int | None = None) -> tuple[Tensor, int]:
         return _RateCoding.detokenize(self, tokens, rate)
+
+
+BORDER = 4  # latent positions mirrored around an image: 32 px at f = 8, beyond the 3-level filters' 28 px reach
+
+
+def _mirror(x: Tensor, pad: int) -> Tensor:
+    """(C, H, W) mirrored by `pad` on every side (edge samples repeated where a side is shorter than pad)."""
+    mode = "reflect" if min(x.shape[1:]) > pad else "replicate"
+    return F.pad(x[None], (pad, pad, pad, pad), mode=mode)[0]
 
 
 def _chunked(n: int, chunk: int, margin: int, scale: int, run) -> Tensor:

@@ -15,6 +15,7 @@ inverse scales it back (Cui et al., "Asymmetric Gained Deep Image Compression Wi
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -40,6 +41,8 @@ class WaveletAutoencoderConfig:
     lambdas: tuple[float, ...] = (0.001, 0.004, 0.016)  # distortion weights (x 255^2 MSE for images), low rate first
     default_rate: int = -1  # the rate `encode` uses without one (index into lambdas; -1: the highest)
     offset: float = 0.5  # subtracted before the transform (images in [0, 1] -> centred)
+    peak: float = 255.0  # the signal's peak in the loss's units (8-bit images 255, 16-bit audio 32768): the gains
+    # start at peak * sqrt(lambda), so a fresh network already quantises about as finely as each rate's lambda wants
     sample_rate: int = 0  # audio: the waveform rate the model was trained at (0 for images)
     measured_rate: tuple[float, ...] = field(default_factory=tuple)  # bit/pixel (images) or bit/s (audio) per rate,
     # measured on held-out data at export: the "nominal" rate of a continuous-latent codec
@@ -60,6 +63,8 @@ class WaveletAutoencoderConfig:
             raise ValueError(f"lambdas must be one or more positive numbers, got {self.lambdas}")
         if not -len(self.lambdas) <= self.default_rate < len(self.lambdas):
             raise ValueError(f"default_rate {self.default_rate} is not an index into {len(self.lambdas)} lambdas")
+        if self.peak <= 0:
+            raise ValueError(f"peak must be positive, got {self.peak}")
         if self.measured_rate and len(self.measured_rate) != len(self.lambdas):
             raise ValueError(f"measured_rate has {len(self.measured_rate)} entries for {len(self.lambdas)} rates")
 
@@ -137,14 +142,20 @@ class WaveletAutoencoder(nn.Module):
         k, p, n, w = cfg.kernel_size, cfg.packet_channels, cfg.latent_channels, cfg.decoder_width
         self.analysis = conv(p, n, 1)
         self.encoder_blocks = nn.Sequential(*(_Residual(conv, n, k) for _ in range(cfg.encoder_blocks)))
-        self.log_gain = nn.Parameter(torch.zeros(cfg.num_rates, n))
-        self.log_inverse_gain = nn.Parameter(torch.zeros(cfg.num_rates, n))
+        # Rounding has a step of 1 in latent units; with unit gains a fresh network quantises far too coarsely and
+        # needs thousands of steps to grow its weights. Gains of peak * sqrt(lambda) start each rate near its
+        # operating point (the MSE-optimal step of a uniform quantiser scales with 1 / sqrt(lambda)).
+        start = torch.tensor([math.log(cfg.peak * math.sqrt(lam)) for lam in cfg.lambdas])[:, None].expand(-1, n)
+        self.log_gain = nn.Parameter(start.clone())
+        self.log_inverse_gain = nn.Parameter(-start.clone())
         self.bottlenecks = nn.ModuleList(EntropyBottleneck(n) for _ in range(cfg.num_rates))
         for eb in self.bottlenecks:
             # Integer tables are derived at export (BottleneckModel) and kept out of the state dict: their sizes
             # change with update(), which a strict load of a fresh network could not take.
             eb._non_persistent_buffers_set.update({"_offset", "_quantized_cdf", "_cdf_length"})
         self.synthesis_linear = conv(n, p, 1)
+        # False until the first training batch has set the linear maps to its principal components (see below)
+        self.register_buffer("pca_initialized", torch.tensor(False))
         self.synthesis_in = conv(n, w, k, padding=k // 2)
         self.decoder_blocks = nn.Sequential(*(_Residual(conv, w, k) for _ in range(cfg.decoder_blocks)))
         self.synthesis_out = conv(w, p, k, padding=k // 2)
@@ -203,8 +214,34 @@ class WaveletAutoencoder(nn.Module):
             raise ValueError(f"input sides {tuple(x.shape[2:])} must be multiples of the stride {cfg.stride}; pad first")
 
     # ---- training -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def init_from_packets(self, x: Tensor) -> None:
+        """Set the linear encoder to the top principal components of x's packet coefficients and the decoder's
+        linear skip to their transpose: from its first step the network is the best linear code of its latent size.
+        From random maps, Adam needs thousands of steps to find that subspace (measured: 25 dB after 150 steps at
+        3.6 bpp, against the ~35 dB that 48 components of 192 allow). Under DDP every process takes rank 0's maps."""
+        p, n = self.cfg.packet_channels, self.cfg.latent_channels
+        z = self._packet(x).movedim(1, -1).reshape(-1, p).double()
+        mean = z.mean(0)
+        cov = (z - mean).T @ (z - mean) / max(1, z.shape[0] - 1)
+        basis = torch.linalg.eigh(cov).eigenvectors.flip(-1)[:, :n].T.contiguous()  # (n, p), largest variance first
+        if n > p:  # more latents than coefficients: the rest start at zero
+            basis = torch.cat([basis, basis.new_zeros(n - p, p)])
+        shape = (1,) * self.cfg.dims
+        self.analysis.weight.copy_(basis.reshape(n, p, *shape))
+        self.analysis.bias.copy_(-(basis @ mean))
+        self.synthesis_linear.weight.copy_(basis.T.reshape(p, n, *shape))
+        self.synthesis_linear.bias.copy_(mean)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            for t in (self.analysis.weight, self.analysis.bias, self.synthesis_linear.weight, self.synthesis_linear.bias):
+                torch.distributed.broadcast(t, 0)
+        self.pca_initialized.fill_(True)
+
     def forward(self, x: Tensor, rate: int | None = None) -> WaveletOutput:
-        """Training: a random rate per call (unless given), noisy latents; eval: the given or default rate, rounded."""
+        """Training: a random rate per call (unless given), noisy latents; eval: the given or default rate, rounded.
+        The first training call sets the linear maps from its batch (`init_from_packets`)."""
+        if self.training and not bool(self.pca_initialized):
+            self.init_from_packets(x)
         if rate is None and self.training:
             rate = int(torch.randint(self.cfg.num_rates, ()))
         r = self.rate_index(rate)

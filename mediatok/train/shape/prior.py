@@ -1,7 +1,8 @@
 """Shape's export hook: the MarkovPrior shipped with a shape codec, fitted on its own tokens.
 
 Tokens of the training grids (data/shapes/train.npy, augmented copies included), produced by the exported weights
-themselves (rounded to fp16 by `mediatok.train.export`); the 3-D token grid is coded in raster order, each token
+themselves (rounded to fp16 by `mediatok.train.export`) and simplified as `ShapeCodec.encode_latents` does; the 3-D
+token grid is coded in raster order, each token
 with the table of its predecessor's context class, so the long runs of "far outside" and "deep inside" tokens cost
 a fraction of a bit each. The class count is the one of CLASS_CHOICES that codes the validation grids' tokens in
 the fewest bits.
@@ -22,13 +23,12 @@ CLASS_CHOICES = (16, 64)
 
 
 @torch.inference_mode()
-def grid_tokens(model: ShapeVQ, grids: np.ndarray, batch: int = 8) -> list[Tensor]:
-    """Tokens (1, s, s, s) of each grid (N, R, R, R)."""
-    out = []
-    for i in range(0, len(grids), batch):
-        x = torch.from_numpy(np.asarray(grids[i:i + batch], np.float32))
-        out.extend(model.encode_latents(x))
-    return out
+def grid_tokens(model: ShapeVQ, grids: np.ndarray) -> list[Tensor]:
+    """Tokens (1, s, s, s) of each grid (N, R, R, R), as the codec writes them (far tokens simplified)."""
+    from mediatok.codecs.volume.codec import ShapeCodec
+
+    codec = ShapeCodec(model)
+    return [codec.encode_latents(torch.from_numpy(np.asarray(g, np.float32))) for g in grids]
 
 
 def fit_prior(model: ShapeVQ, data_root: str | Path, shapes: int | None = None) -> Any:

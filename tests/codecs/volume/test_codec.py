@@ -115,3 +115,21 @@ def test_config_refuses_bad_settings():
     assert model.bitrate == 4 / 64  # log2(16) bits per 4^3 voxels
     with pytest.raises(ValueError, match=r"SDF grids \(B, 64, 64, 64\)"):
         model.encode(torch.zeros(1, 32, 32, 32))
+
+
+def test_far_tokens_are_simplified_only_far_from_the_surface_and_within_the_tolerance():
+    codec = tiny_codec(seed=1)
+    sdf = torch.from_numpy(sphere_sdf(radius=0.3))
+    raw = codec.model.encode_latents(sdf[None])[0]
+    simplified = codec.encode_latents(sdf)
+    changed = simplified != raw
+    t = codec.model.truncate(sdf).reshape(16, 4, 16, 4, 16, 4).permute(0, 2, 4, 1, 3, 5).reshape(16, 16, 16, 64)
+    band = (t.abs() < 1).any(-1)
+    assert not changed[0][band].any()  # blocks the surface passes through keep their tokens
+    assert changed.sum() > 1000  # most of the far outside
+    assert simplified[changed].unique().numel() == 1  # one token per kind (the sphere's inside is all near the band)
+    truth = sdf < 0
+    flips = lambda tok: int(((codec.model.decode_latents(tok[None])[0] < 0) != truth).sum())  # noqa: E731
+    assert flips(simplified) <= flips(raw) + max(4, 1e-3 * int(truth.sum()))
+    codec.simplify_tolerance = None
+    assert torch.equal(codec.encode_latents(sdf), raw)

@@ -2,6 +2,7 @@
 
     examples/speech.wav  with speech-16k (kbps, PESQ / STOI with the bench extra, x real time)
     examples/chelsea.png with image-vq   (bits per pixel, PSNR, MS-SSIM, megapixels/s)
+    examples/chelsea.png with image-wavelet at each of its rates
     examples/wheel.obj   with shape-sdf  (bytes, x smaller than a float32 64^3 SDF, volumetric IoU, Chamfer)
 """
 from __future__ import annotations
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--input", default=str(EXAMPLE), help="speech file")
     parser.add_argument("--image-model", default="image-vq", help="image model ('' to skip the image demo)")
     parser.add_argument("--image", default=str(IMAGE_EXAMPLE), help="image file")
+    parser.add_argument("--wavelet-model", default="image-wavelet",
+                        help="continuous-latent image model, shown at each of its rates ('' to skip)")
     parser.add_argument("--shape-model", default="shape-sdf", help="3D shape model ('' to skip the shape demo)")
     parser.add_argument("--shape", default=str(SHAPE_EXAMPLE), help="mesh file")
     args = parser.parse_args(argv)
@@ -42,6 +45,14 @@ def main(argv: list[str] | None = None) -> None:
             image_demo(args.image_model, Path(args.image), workdir)
         else:
             print(f"image demo skipped: no model {args.image_model!r} is shipped in this checkout")
+    if args.wavelet_model:
+        import mediatok
+
+        print()
+        if args.wavelet_model in mediatok.list_models() or Path(args.wavelet_model).is_dir():
+            wavelet_demo(args.wavelet_model, Path(args.image), workdir)
+        else:
+            print(f"wavelet demo skipped: no model {args.wavelet_model!r} is shipped in this checkout")
     if args.shape_model:
         import mediatok
 
@@ -107,6 +118,32 @@ def image_demo(model: str, path: Path, workdir: Path) -> None:
     print(f"encode {pixels / 1e6 / (t1 - t0):.2f} MP/s, decode {pixels / 1e6 / (t2 - t1):.2f} MP/s")
     print(f"quality: PSNR {psnr(image, decoded):.2f} dB, MS-SSIM {ms_ssim(image, decoded):.4f}")
     print(f"wrote {workdir / 'image.mtk'} and {workdir / 'image.decoded.png'}")
+
+
+def wavelet_demo(model: str, path: Path, workdir: Path) -> None:
+    """Encode -> .mtk -> decode one image at each rate of a wavelet codec; print bpp, quality and speed."""
+    import mediatok
+    from mediatok.codecs.image import read_image, write_image
+    from mediatok.codecs.image.evaluate import ms_ssim, psnr
+
+    codec = mediatok.load(model)
+    image = read_image(path)
+    pixels = image.shape[0] * image.shape[1]
+    codec.decode(codec.encode(image[:16, :16]))  # compile the transform and the entropy coder first
+    cfg = codec.model.cfg
+    print(f"model {codec.name}: {cfg.latent_channels} latent channels a {codec.stride} x {codec.stride} block, "
+          f"{codec.num_rates} rates")
+    for r in range(codec.num_rates):
+        t0 = time.perf_counter()
+        blob = codec.encode(image, rate=r)
+        t1 = time.perf_counter()
+        decoded = codec.decode(blob)
+        t2 = time.perf_counter()
+        out = workdir / f"wavelet.rate{r}.png"
+        write_image(out, decoded)
+        print(f"rate {r}: {len(blob)} bytes = {len(blob) * 8 / pixels:.3f} bit/pixel, PSNR {psnr(image, decoded):.2f} dB, "
+              f"MS-SSIM {ms_ssim(image, decoded):.4f}; encode {pixels / 1e6 / (t1 - t0):.1f} MP/s, "
+              f"decode {pixels / 1e6 / (t2 - t1):.2f} MP/s -> {out.name}")
 
 
 def shape_demo(model: str, path: Path, workdir: Path) -> None:

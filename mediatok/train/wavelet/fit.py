@@ -1,6 +1,7 @@
 """Export hooks of the wavelet codecs: integer tables per rate, and each rate's bit rate measured on held-out data.
 
-A continuous-latent codec has no nominal rate before entropy coding, so the rate that `mediatok models` and
+Each bottleneck's quantiles are fitted to its learnt density first (they fix the tables' range; training moves them
+too slowly). A continuous-latent codec has no nominal rate before entropy coding, so the rate that `mediatok models` and
 `codec.bitrate` report is measured here: the real .mtk sizes of the validation images (bit/pixel) or clips (bit/s)
 coded by the exported weights (already rounded to fp16 by `mediatok.train.export`), one figure per rate.
 """
@@ -22,29 +23,28 @@ def _with_measured(model: Any, rates: list[float]) -> Any:
     return model
 
 
-@torch.inference_mode()
 def fit_image_rates(model: WaveletImageAutoencoder, data_root: str | Path, images: int | None = None) -> dict[str, Any]:
     """Tables of every rate, and bit/pixel per rate over data_root/val (the first `images`, default all)."""
     from mediatok.train.image.data import read_folder
 
-    priors = bottleneck_models(model.eval())
+    priors = bottleneck_models(model.eval(), fit_quantiles=True)
     codec = WaveletImageCodec(model, rate_priors=priors, model_hash=bytes(3))  # a shipped header's size, near enough
     photos = read_folder(Path(data_root) / "val")[:images]
     pixels = sum(p.shape[0] * p.shape[1] for p in photos)
-    rates = [sum(8 * len(codec.encode(p, rate=r)) for p in photos) / pixels for r in range(model.cfg.num_rates)]
+    with torch.inference_mode():
+        rates = [sum(8 * len(codec.encode(p, rate=r)) for p in photos) / pixels for r in range(model.cfg.num_rates)]
     return {"model": _with_measured(model, rates), "rate_priors": priors}
 
 
-@torch.inference_mode()
 def fit_audio_rates(model: WaveletAudioAutoencoder, data_root: str | Path, minutes: float = 5.0) -> dict[str, Any]:
     """Tables of every rate, and bit/s per rate over up to `minutes` of data_root's validation clips."""
     from mediatok.train.audio.data import ClipArray
 
-    priors = bottleneck_models(model.eval())
+    priors = bottleneck_models(model.eval(), fit_quantiles=True)
     codec = WaveletAudioCodec(model, rate_priors=priors, model_hash=bytes(3))
     clips = ClipArray(data_root, "val")
     budget, seconds, bits = minutes * 60 * model.cfg.sample_rate, 0.0, np.zeros(model.cfg.num_rates)
-    for i in range(len(clips)):
+    for i in range(len(clips)):  # (encode runs without autograd: the codec's own no_grad)
         wav = torch.from_numpy(clips.crop(i, 0, int(clips.lengths[i])))[None]
         for r in range(model.cfg.num_rates):
             bits[r] += 8 * len(codec.encode(wav, sample_rate=model.cfg.sample_rate, rate=r))

@@ -15,6 +15,8 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
+import mediatok
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLE = EXAMPLES / "speech.wav"
 IMAGE_EXAMPLE = EXAMPLES / "chelsea.png"
@@ -37,30 +39,15 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="mediatok-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     speech_demo(args.model, Path(args.input), workdir)
-    if args.image_model:
-        import mediatok
-
-        print()
-        if args.image_model in mediatok.list_models() or Path(args.image_model).is_dir():
-            image_demo(args.image_model, Path(args.image), workdir)
-        else:
-            print(f"image demo skipped: no model {args.image_model!r} is shipped in this checkout")
-    if args.wavelet_model:
-        import mediatok
-
-        print()
-        if args.wavelet_model in mediatok.list_models() or Path(args.wavelet_model).is_dir():
-            wavelet_demo(args.wavelet_model, Path(args.image), workdir)
-        else:
-            print(f"wavelet demo skipped: no model {args.wavelet_model!r} is shipped in this checkout")
-    if args.shape_model:
-        import mediatok
-
-        print()
-        if args.shape_model in mediatok.list_models() or Path(args.shape_model).is_dir():
-            shape_demo(args.shape_model, Path(args.shape), workdir)
-        else:
-            print(f"shape demo skipped: no model {args.shape_model!r} is shipped in this checkout")
+    for model, demo, example, what in ((args.image_model, image_demo, args.image, "image"),
+                                       (args.wavelet_model, wavelet_demo, args.image, "wavelet"),
+                                       (args.shape_model, shape_demo, args.shape, "shape")):
+        if model:
+            print()
+            if model in mediatok.list_models() or Path(model).is_dir():
+                demo(model, Path(example), workdir)
+            else:
+                print(f"{what} demo skipped: no model {model!r} is shipped in this checkout")
 
 
 def speech_demo(model: str, path: Path, workdir: Path) -> None:

@@ -140,13 +140,19 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
                    tokens_per_code=float(counts.sum()) / codec.codebook_size,
                    perplexity=float(_perplexity(counts)))
     if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_grid(samples, out_dir / "grid.png")
-        curves = rd_curves([read_image(p) for p in files[:8]]) if with_baselines else {}
-        rows[0]["rd_plot"] = write_rd_plot(rows, curves, out_dir / "rd.png")
-        rows[0]["grid"] = str(out_dir / "grid.png")
+        write_figures(rows, samples, files, Path(out_dir), with_baselines)
     return rows
+
+
+def write_figures(rows: list[dict[str, Any]], samples: list[dict[str, np.ndarray]], files: list[Path], out_dir: Path,
+                  with_baselines: bool) -> None:
+    """out_dir/grid.png (the samples) and out_dir/rd.png (the rows beside JPEG's and WebP's quality ladders over
+    the first 8 files); their paths go into the first row."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_grid(samples, out_dir / "grid.png")
+    curves = rd_curves([read_image(p) for p in files[:8]]) if with_baselines else {}
+    rows[0]["rd_plot"] = write_rd_plot(rows, curves, out_dir / "rd.png")
+    rows[0]["grid"] = str(out_dir / "grid.png")
 
 
 def _system_name(codec: Any, system: str) -> str:

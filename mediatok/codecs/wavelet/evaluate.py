@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from mediatok.codecs.image.evaluate import (add_measurement, format_table, nearest_quality, pillow_codec, rd_curves,
-                                            summary_row, webp_matched, write_grid, write_rd_plot)
+from mediatok.codecs.image.evaluate import (add_measurement, format_table, nearest_quality, pillow_codec, summary_row,
+                                            webp_matched, write_figures)
 from mediatok.codecs.image.io import READ_SUFFIXES, read_image
 from mediatok.errors import ModelNotFoundError
 
@@ -77,12 +77,7 @@ def evaluate_image(codec: Any, folder: str | Path, *, limit: int | None = None, 
     for r in rates:
         rows[r * (3 if with_baselines else 1)]["lambda"] = codec.model.cfg.lambdas[r]
     if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_grid(samples, out_dir / "grid.png")
-        curves = rd_curves([read_image(p) for p in files[:8]]) if with_baselines else {}
-        rows[0]["rd_plot"] = write_rd_plot(rows, curves, out_dir / "rd.png")
-        rows[0]["grid"] = str(out_dir / "grid.png")
+        write_figures(rows, samples, files, Path(out_dir), with_baselines)
     return rows
 
 

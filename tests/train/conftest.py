@@ -1,4 +1,4 @@
-"""Fixtures of the image training tests: a small photo folder cut from examples/chelsea.png (a real photo)."""
+"""Fixtures of the training tests: a small photo folder cut from examples/chelsea.png (a real photo)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-CHELSEA = Path(__file__).parents[3] / "examples" / "chelsea.png"
+CHELSEA = Path(__file__).parents[2] / "examples" / "chelsea.png"
 
 
 @pytest.fixture(scope="session")

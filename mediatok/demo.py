@@ -52,7 +52,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def speech_demo(model: str, path: Path, workdir: Path) -> None:
     """Encode -> .mtk -> decode one speech file; print kbps, quality and speed."""
-    import mediatok
     from mediatok.codecs.audio import load_audio
     from mediatok.codecs.audio.metrics import have_quality_metrics, mel_distance, quality
 
@@ -83,7 +82,6 @@ def speech_demo(model: str, path: Path, workdir: Path) -> None:
 
 def image_demo(model: str, path: Path, workdir: Path) -> None:
     """Encode -> .mtk -> decode one image; print bits per pixel, PSNR, MS-SSIM and speed."""
-    import mediatok
     from mediatok.codecs.image import read_image, write_image
     from mediatok.codecs.image.evaluate import ms_ssim, psnr
 
@@ -109,7 +107,6 @@ def image_demo(model: str, path: Path, workdir: Path) -> None:
 
 def wavelet_demo(model: str, path: Path, workdir: Path) -> None:
     """Encode -> .mtk -> decode one image at each rate of a wavelet codec; print bpp, quality and speed."""
-    import mediatok
     from mediatok.codecs.image import read_image, write_image
     from mediatok.codecs.image.evaluate import ms_ssim, psnr
 
@@ -135,7 +132,6 @@ def wavelet_demo(model: str, path: Path, workdir: Path) -> None:
 
 def shape_demo(model: str, path: Path, workdir: Path) -> None:
     """Encode -> .mtk -> decode one mesh; print bytes, compression, IoU at 64^3 and Chamfer distance."""
-    import mediatok
     from mediatok.codecs.volume import read_mesh, write_mesh
     from mediatok.codecs.volume.evaluate import SDF_BYTES, measure, occupancy
     from mediatok.codecs.volume.io import as_mesh_arrays

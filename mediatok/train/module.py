@@ -50,6 +50,7 @@ class CodecModule(L.LightningModule):
         disc_start: int = 0,
         grad_clip: float = 10.0,
         init_from: str | None = None,
+        init_skip: list[str] | None = None,
         gan_loss: GanLoss = "lsgan",
         adaptive_gan_weight: bool = False,
     ) -> None:
@@ -65,15 +66,21 @@ class CodecModule(L.LightningModule):
             raise ValueError(f"adaptive_gan_weight needs the loss set to name the codec's last layer; "
                              f"{type(losses).__name__}.last_layer returned None")
         self.schedule = WarmupCosine(warmup_steps, decay_start, decay_steps, min_lr_ratio)
+        if init_skip and init_from is None:
+            raise ValueError(f"init_skip={init_skip!r} names modules to leave out of init_from, but init_from is not set")
         if init_from is not None:
-            self._load_shipped_weights(init_from)
+            self._load_shipped_weights(init_from, tuple(init_skip or ()))
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # generator steps, saved and resumed
 
-    def _load_shipped_weights(self, folder: str) -> None:
+    def _load_shipped_weights(self, folder: str, skip: tuple[str, ...] = ()) -> None:
         """Start from a shipped checkpoint folder (config.json + model.safetensors), e.g. pretrained/speech-16k.
 
         Training checkpoints (.ckpt) stay outside git, so a later session resumes from what was shipped:
         weights and codebook state; the optimiser and the step count start afresh.
+
+        `skip` names submodules of the codec (e.g. "quantizer", "decoder.head") that keep their fresh initialisation:
+        a new quantizer on a shipped encoder and decoder. Every other tensor must match the shipped one exactly
+        (same names, same shapes); a skipped name that is no submodule of the codec is an error, not a no-op.
         """
         from mediatok.codecs import load_folder
 
@@ -81,10 +88,25 @@ class CodecModule(L.LightningModule):
         if type(shipped) is not type(self.codec):
             raise ValueError(f"init_from={folder!r} holds a {type(shipped).__name__}, but this run trains a "
                              f"{type(self.codec).__name__}; pick a folder of the same codec family")
+        modules = dict(self.codec.named_modules())
+        unknown = [name for name in skip if not name or name not in modules]
+        if unknown:
+            tops = sorted(name for name in modules if name and "." not in name)
+            raise ValueError(f"init_skip names {unknown}, which are not submodules of the codec; "
+                             f"its top-level submodules are {tops}")
+
+        def skipped(key: str) -> bool:
+            return any(key.startswith(name + ".") for name in skip)
+
+        ours = self.codec.state_dict()
+        state = {k: v for k, v in shipped.state_dict().items() if not skipped(k)}
+        # The skipped modules' own tensors, so that strict loading still checks every other name and shape.
+        state.update({k: v for k, v in ours.items() if skipped(k)})
         try:
-            self.codec.load_state_dict(shipped.state_dict(), strict=True)
+            self.codec.load_state_dict(state, strict=True)
         except RuntimeError as err:
-            raise ValueError(f"init_from={folder!r} does not fit this run's codec settings: {err}") from err
+            hint = f" (init_skip={list(skip)})" if skip else ""
+            raise ValueError(f"init_from={folder!r} does not fit this run's codec settings{hint}: {err}") from err
 
     def lr_factor(self, step: int) -> float:
         """The schedule's multiplier of `lr` at generator step `step`."""

@@ -144,7 +144,7 @@ def test_config_refuses_unknown_keys():
         AudioCodecConfig.from_dict({**TINY, "bogus": 1})
 
 
-@pytest.mark.parametrize("kind", ["grvq", "rvq", "vq", "simvq"])
+@pytest.mark.parametrize("kind", ["grvq", "rvq", "vq", "simvq", "lc"])
 def test_every_quantizer_kind_builds_and_round_trips(kind):
     torch.manual_seed(0)
     model = AudioCodec(AudioCodecConfig(**{**TINY, "quantizer": kind, "num_quantizers": 3}))

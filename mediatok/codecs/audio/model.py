@@ -1,7 +1,7 @@
 """The audio codec network: STFT-frame encoder, quantizer chosen by config, ConvNeXt + iSTFT decoder.
 
     wav (B, 1, T) --STFT(n_fft, hop)--> log|X| (B, F, n) --ConvNeXt--> z (B, D, n)    n = T / hop frames
-        --quantizer (GRVQ | RVQ | SimVQ | VQ)--> indices (B, Q, n), q (B, D, n)
+        --quantizer (GRVQ | RVQ | SimVQ | LC | VQ)--> indices (B, Q, n), q (B, D, n)
         --ConvNeXt @ frame rate--(x upsample)--> ConvNeXt --linear--> log-magnitude, phase
         --iSTFT(head_n_fft, hop / upsample)--> wav (B, 1, T)
 
@@ -17,9 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from mediatok.codecs.blocks import Backbone, ConvNeXtBlock1d, FramedISTFT, FramedSTFT
-from mediatok.quantizers import GroupedResidualVQ, QuantizerOutput, ResidualVQ, SimVQ, VectorQuantizer
+from mediatok.quantizers import GroupedResidualVQ, LCQuantizer, QuantizerOutput, ResidualVQ, SimVQ, VectorQuantizer
 
-QuantizerKind = Literal["grvq", "rvq", "simvq", "vq"]
+QuantizerKind = Literal["grvq", "rvq", "simvq", "lc", "vq"]
 
 
 @dataclass
@@ -82,9 +82,13 @@ def build_quantizer(cfg: AudioCodecConfig) -> nn.Module:
         )
     if cfg.quantizer == "simvq":
         return SimVQ(cfg.latent_dim, cfg.codebook_size, codebook_dim=cfg.codebook_dim, **common)
+    if cfg.quantizer == "lc":
+        # SimVQ's layout (frozen entries, trained projector) whose entries are set from encoder latents by k-means
+        # before training (mediatok.train.audio.CodebookFromLatents); codebook_dim defaults to the latent width.
+        return LCQuantizer(cfg.latent_dim, cfg.codebook_size, cfg.codebook_dim or cfg.latent_dim, **common)
     if cfg.quantizer == "vq":
         return VectorQuantizer(cfg.latent_dim, cfg.codebook_size, **common, **ema)
-    raise ValueError(f"quantizer must be one of grvq, rvq, simvq, vq; got {cfg.quantizer!r}")
+    raise ValueError(f"quantizer must be one of grvq, rvq, simvq, lc, vq; got {cfg.quantizer!r}")
 
 
 @dataclass(frozen=True)

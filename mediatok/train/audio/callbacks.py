@@ -72,3 +72,50 @@ class SpeechQuality(L.Callback):
                 # PESQ finds no speech in some outputs of an untrained model; every rank must still log every key.
                 pl_module.log(f"val/{key}", float(np.mean(values)) if values else 0.0, sync_dist=True)
         self._rows = []
+
+
+class CodebookFromLatents(L.Callback):
+    """Before the first step of a fresh run: the LC codebook's frozen entries become k-means centres of the encoder's
+    latents on `seconds` of training crops, and its projector starts as the identity (latents map onto themselves).
+
+    Meant for a new quantizer on a shipped encoder (`init_from` + `init_skip: [quantizer]`): the codewords start
+    where the latents already are, each code owning a cluster of them, instead of being pulled in from random
+    places over thousands of steps. A resumed run (step > 0) keeps the codebook its checkpoint holds.
+    """
+
+    def __init__(self, seconds: float = 1600.0, iters: int = 10, batch_size: int = 32) -> None:
+        if seconds <= 0 or iters < 1 or batch_size < 1:
+            raise ValueError(f"seconds must be > 0, iters and batch_size >= 1; got {seconds}, {iters}, {batch_size}")
+        self.seconds, self.iters, self.batch_size = seconds, iters, batch_size
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        import torch
+
+        from mediatok.quantizers import LCQuantizer
+
+        codec = pl_module.codec
+        quantizer = getattr(codec, "quantizer", None)
+        if not isinstance(quantizer, LCQuantizer):
+            raise ValueError(f"CodebookFromLatents initialises an LC quantizer (quantizer: lc); this codec has "
+                             f"{type(quantizer).__name__}")
+        if int(pl_module.steps) > 0:
+            return
+        crops = getattr(trainer.datamodule, "train_set", None)
+        if crops is None:
+            raise ValueError("CodebookFromLatents needs the data module's train_set (an AudioDataModule after setup)")
+        segment = crops.segment
+        count = min(len(crops), max(1, round(self.seconds * codec.cfg.sample_rate / segment)))
+        latents = []
+        was_training = codec.training
+        codec.eval()
+        with torch.no_grad():
+            for start in range(0, count, self.batch_size):
+                batch = torch.stack([crops[k] for k in range(start, min(count, start + self.batch_size))])
+                z = codec.encoder(batch.to(pl_module.device))  # (b, D, n)
+                latents.append(z.movedim(1, -1).reshape(-1, z.shape[1]))  # (b * n, D)
+        codec.train(was_training)
+        rows = torch.cat(latents)
+        if rows.shape[0] < quantizer.codebook_size:
+            raise ValueError(f"{rows.shape[0]} latent frames from {count} crops cannot seed {quantizer.codebook_size} "
+                             f"codes; raise `seconds`")
+        quantizer.init_from_features(rows, latents=rows, iters=self.iters)

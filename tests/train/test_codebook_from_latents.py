@@ -31,8 +31,8 @@ class Crops:
         return (0.1 * x / x.abs().max())[None]
 
 
-def _run(codec: AudioCodec, steps: int = 0, crops: Crops | None = None, seconds: float = 8.0) -> None:
-    module = SimpleNamespace(codec=codec, steps=torch.tensor(steps), device=torch.device("cpu"))
+def _run(codec: AudioCodec, steps: int = 0, crops: Crops | None = None, seconds: float = 8.0, **hparams) -> None:
+    module = SimpleNamespace(codec=codec, steps=torch.tensor(steps), device=torch.device("cpu"), hparams=hparams)
     trainer = SimpleNamespace(datamodule=SimpleNamespace(train_set=crops or Crops()))
     CodebookFromLatents(seconds=seconds, iters=5).on_fit_start(trainer, module)
 
@@ -64,13 +64,22 @@ def test_fresh_run_seeds_every_code_on_the_latents():
     assert fitted < 0.5 * nearest_random
 
 
-def test_resumed_run_keeps_its_codebook():
+@pytest.mark.parametrize("run", [dict(steps=5), dict(init_from="pretrained/x"), dict(init_from="x", init_skip=["decoder"])],
+                         ids=["resumed", "init_from", "init_from-skipping-another-module"])
+def test_a_codebook_from_a_checkpoint_is_kept(run):
     torch.manual_seed(0)
     codec = AudioCodec(AudioCodecConfig(**TINY))
     before = {k: v.clone() for k, v in codec.quantizer.state_dict().items()}
-    _run(codec, steps=5)
+    _run(codec, **run)
     for key, value in codec.quantizer.state_dict().items():
         assert torch.equal(value, before[key]), key
+
+
+def test_a_skipped_quantizer_is_seeded_even_with_init_from():
+    torch.manual_seed(0)
+    codec = AudioCodec(AudioCodecConfig(**TINY))
+    _run(codec, init_from="pretrained/x", init_skip=["quantizer"])
+    assert bool(codec.quantizer.codebook.initialized)
 
 
 def test_other_quantizers_and_too_little_audio_are_refused():

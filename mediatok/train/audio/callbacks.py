@@ -80,7 +80,8 @@ class CodebookFromLatents(L.Callback):
 
     Meant for a new quantizer on a shipped encoder (`init_from` + `init_skip: [quantizer]`): the codewords start
     where the latents already are, each code owning a cluster of them, instead of being pulled in from random
-    places over thousands of steps. A resumed run (step > 0) keeps the codebook its checkpoint holds.
+    places over thousands of steps. A resumed run (step > 0) keeps the codebook its checkpoint holds, and so does a
+    run whose quantizer came from `init_from` (not named in `init_skip`): a shipped codebook is not re-seeded.
     """
 
     def __init__(self, seconds: float = 1600.0, iters: int = 10, batch_size: int = 32) -> None:
@@ -98,7 +99,7 @@ class CodebookFromLatents(L.Callback):
         if not isinstance(quantizer, LCQuantizer):
             raise ValueError(f"CodebookFromLatents initialises an LC quantizer (quantizer: lc); this codec has "
                              f"{type(quantizer).__name__}")
-        if int(pl_module.steps) > 0:
+        if int(pl_module.steps) > 0 or self._quantizer_was_loaded(pl_module):
             return
         crops = getattr(trainer.datamodule, "train_set", None)
         if crops is None:
@@ -119,3 +120,12 @@ class CodebookFromLatents(L.Callback):
             raise ValueError(f"{rows.shape[0]} latent frames from {count} crops cannot seed {quantizer.codebook_size} "
                              f"codes; raise `seconds`")
         quantizer.init_from_features(rows, latents=rows, iters=self.iters)
+
+    @staticmethod
+    def _quantizer_was_loaded(pl_module) -> bool:
+        """Whether `init_from` supplied the quantizer (CodecModule's hyper-parameters; absent: it did not)."""
+        hparams = getattr(pl_module, "hparams", {}) or {}
+        if not hparams.get("init_from"):
+            return False
+        skipped = hparams.get("init_skip") or ()
+        return not any(name == "quantizer" or name.startswith("quantizer.") for name in skipped)

@@ -30,6 +30,9 @@ MarkovPrior (tables chosen by the previous frame's symbol through fitted context
 Container (`container.py`): pack(header, chunks) -> bytes, unpack(bytes) -> (header, chunks),
 describe(bytes) -> str (for `mediatok info`). mediatok.BitstreamError on any malformed input.
 
+Continuous latents: BottleneckModel (`bottleneck.py`: CompressAI's tables, one per channel) and
+ContextBottleneckModel (`context.py`: tables chosen by the magnitudes of already-coded neighbours, fitted counts).
+
 CompressAI (`compressai_adapter.py`): compress_entropy_model / decompress_entropy_model put an
 EntropyBottleneck's or GaussianConditional's symbols into the same container.
 """
@@ -39,12 +42,13 @@ from mediatok.entropy.cdf import counts_to_cdf, gaussian_tables, quantize_pmf
 from mediatok.entropy.coder import (RangeDecoder, RangeEncoder, decode_categorical, decode_cdf, decode_indexed,
                                     encode_categorical, encode_cdf, encode_indexed)
 from mediatok.entropy.container import describe, pack, unpack
-from mediatok.entropy.models import BottleneckModel, EntropyModel, RawIndices, entropy_model_from_state_dict
+from mediatok.entropy.models import (BottleneckModel, ContextBottleneckModel, EntropyModel, RawIndices,
+                                     entropy_model_from_state_dict)
 from mediatok.entropy.priors import (AdaptivePrior, ContextPrior, FrequencyPrior, MarkovPrior, decode_with_context,
                                      encode_with_context, prior_from_state_dict)
 
 __all__ = [
-    "AdaptivePrior", "BottleneckModel", "ContextPrior", "EntropyModel", "FrequencyPrior", "MarkovPrior",
+    "AdaptivePrior", "BottleneckModel", "ContextBottleneckModel", "ContextPrior", "EntropyModel", "FrequencyPrior", "MarkovPrior",
     "RangeDecoder", "RangeEncoder", "RawIndices", "counts_to_cdf", "entropy_model_from_state_dict",
     "decode_categorical", "decode_cdf", "decode_indexed", "decode_with_context", "describe",
     "encode_categorical", "encode_cdf", "encode_indexed", "encode_with_context", "gaussian_tables", "pack",

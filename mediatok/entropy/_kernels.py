@@ -364,22 +364,9 @@ def decode_indexed(data, indexes, tables, lengths, offsets, prec, lanes, escape,
             return ERR_TRUNCATED
         v = np.int64(s)
         if escape and s == nsym - 1:
-            k, x, pos, ok = _get_bits(x, np.uint64(_ESC_HDR), data, pos, lanes)
-            if not ok:
-                return ERR_TRUNCATED
-            if k > np.uint64(62):
-                return ERR_CORRUPT
-            w = _ONE
-            rem = np.int64(k)
-            while rem > 0:
-                m = min(_ESC_CHUNK, rem)
-                b, x, pos, ok = _get_bits(x, np.uint64(m), data, pos, lanes)
-                if not ok:
-                    return ERR_TRUNCATED
-                w = (w << np.uint64(m)) | b
-                rem -= m
-            raw = np.int64(w - _ONE)
-            v = -((raw + 1) // 2) if raw & 1 else raw // 2 + (nsym - 1)
+            v, x, pos, status = _read_escape(x, data, pos, lanes, nsym)
+            if status < 0:
+                return status
         states[lane] = x
         out[i] = v + offsets[t]
         lane = lane + 1 if lane < lanes - 1 else 0
@@ -447,6 +434,108 @@ def open_step(data, state):
     state[0] = states[0]
     state[1] = np.uint64(pos)
     return 0
+
+
+# ------------------------------------------------------------------------------------ neighbour contexts
+_MAG_CAP = 1 << 20  # neighbour magnitudes are capped before summing, so hostile escapes cannot overflow
+
+
+@njit(cache=True)
+def _mag(v):
+    a = -v if v < 0 else v
+    return a if a < _MAG_CAP else _MAG_CAP
+
+
+@njit(cache=True)
+def neighbour_context(s, c, i, j, nctx):
+    """Context class in [0, nctx) of symbol (c, i, j) of s (C, H, W), from symbols coded before it (channel by
+    channel, raster order inside a channel): activity 2 (|left| + |top| + |same place, previous channel|) +
+    |top-left| + |top-right|, binned by bit length (0, 1, 2-3, 4-7, ...), the last class open-ended."""
+    act = np.int64(0)
+    if j > 0:
+        act += 2 * _mag(s[c, i, j - 1])
+    if i > 0:
+        act += 2 * _mag(s[c, i - 1, j])
+        if j > 0:
+            act += _mag(s[c, i - 1, j - 1])
+        if j + 1 < s.shape[2]:
+            act += _mag(s[c, i - 1, j + 1])
+    if c > 0:
+        act += 2 * _mag(s[c - 1, i, j])
+    b = 0
+    while act > 0 and b < nctx - 1:
+        act >>= 1
+        b += 1
+    return b
+
+
+@njit(cache=True)
+def context_indexes(s, nctx, out):
+    """Table index c * nctx + context of every symbol of s (C, H, W), in coding order, into out (C * H * W,)."""
+    n = 0
+    for c in range(s.shape[0]):
+        for i in range(s.shape[1]):
+            for j in range(s.shape[2]):
+                out[n] = c * nctx + neighbour_context(s, c, i, j, nctx)
+                n += 1
+
+
+@njit(cache=True)
+def _read_escape(x, data, pos, lanes, nsym):
+    """After an escape symbol: the out-of-range value from its bypass bits. Returns (value, x, pos, status)."""
+    k, x, pos, ok = _get_bits(x, np.uint64(_ESC_HDR), data, pos, lanes)
+    if not ok:
+        return np.int64(0), x, pos, ERR_TRUNCATED
+    if k > np.uint64(62):
+        return np.int64(0), x, pos, ERR_CORRUPT
+    w = _ONE
+    rem = np.int64(k)
+    while rem > 0:
+        m = min(_ESC_CHUNK, rem)
+        b, x, pos, ok = _get_bits(x, np.uint64(m), data, pos, lanes)
+        if not ok:
+            return np.int64(0), x, pos, ERR_TRUNCATED
+        w = (w << np.uint64(m)) | b
+        rem -= m
+    raw = np.int64(w - _ONE)
+    v = -((raw + 1) // 2) if raw & 1 else raw // 2 + (nsym - 1)
+    return v, x, pos, 0
+
+
+@njit(cache=True)
+def decode_context(data, tables, lengths, offsets, lut, prec, nctx, out):
+    """Inverse of encode_indexed(s, context_indexes(s)) with escapes, one lane: fills out (C, H, W) in coding
+    order, each symbol's table chosen from the symbols decoded before it. The caller has validated the tables
+    (C * nctx of them) and built lut = slot_lut(...)."""
+    p = np.uint64(prec)
+    mask = (_ONE << p) - _ONE
+    states = np.empty(1, np.uint64)
+    pos = _open(data, 1, states)
+    if pos < 0:
+        return pos
+    bshift = prec - _LUT_BITS
+    x = states[0]
+    for c in range(out.shape[0]):
+        for i in range(out.shape[1]):
+            for j in range(out.shape[2]):
+                t = c * nctx + neighbour_context(out, c, i, j, nctx)
+                nsym = lengths[t] - 1
+                slot = np.int64(x & mask)
+                row = tables[t]
+                s = _lut_search(row, lut[t], slot, bshift)
+                f0 = row[s]
+                x = np.uint64(row[s + 1] - f0) * (x >> p) + np.uint64(slot - f0)
+                x, pos, ok = _refill(x, data, pos, 1)
+                if not ok:
+                    return ERR_TRUNCATED
+                v = np.int64(s)
+                if s == nsym - 1:
+                    v, x, pos, status = _read_escape(x, data, pos, 1, nsym)
+                    if status < 0:
+                        return status
+                out[c, i, j] = v + offsets[t]
+    states[0] = x
+    return _close(states, 1, data, pos)
 
 
 # ---------------------------------------------------------------------------------------------- checks

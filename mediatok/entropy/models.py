@@ -9,6 +9,7 @@
     "markov"      MarkovPrior       rows, cdf, row_codebook, sizes, precision
     "raw"         RawIndices        codebook_size
     "bottleneck"  BottleneckModel   cdf, cdf_lengths, offsets, precision (+ medians for an EntropyBottleneck)
+    "context"     ContextBottleneckModel   cdf, cdf_lengths, offsets, medians, contexts, precision
 
 decode never allocates for a shape its payload cannot hold: it raises mediatok.BitstreamError first.
 """
@@ -25,6 +26,7 @@ from mediatok.entropy import _bitpack
 from mediatok.entropy._checks import check_keys
 from mediatok.entropy.bottleneck import BottleneckModel
 from mediatok.entropy.coder import _as_data
+from mediatok.entropy.context import ContextBottleneckModel
 from mediatok.entropy.priors import FrequencyPrior, MarkovPrior
 from mediatok.errors import BitstreamError
 
@@ -35,7 +37,7 @@ MAX_CODEBOOK = 1 << 31
 class EntropyModel(Protocol):
     """What a Codec calls to turn tokens or latents into one payload chunk and back."""
 
-    kind: str  # "frequency" | "markov" | "raw" | "bottleneck"
+    kind: str  # "frequency" | "markov" | "raw" | "bottleneck" | "context"
 
     def encode(self, x: Tensor) -> bytes: ...
 
@@ -117,7 +119,8 @@ class RawIndices:
 
 def entropy_model_from_state_dict(state: dict[str, Tensor]) -> EntropyModel:
     """The entropy model a saved (untrusted) state describes, told apart by its keys: "rows" -> MarkovPrior,
-    "sizes" -> FrequencyPrior, "codebook_size" -> RawIndices, "cdf_lengths" -> BottleneckModel.
+    "sizes" -> FrequencyPrior, "codebook_size" -> RawIndices, "contexts" -> ContextBottleneckModel,
+    "cdf_lengths" -> BottleneckModel.
     ValueError naming the key for anything missing, unexpected, mistyped or inconsistent."""
     if not isinstance(state, dict):
         raise ValueError(f"an entropy-model state must be a dict of tensors, got {type(state).__name__}")
@@ -127,11 +130,14 @@ def entropy_model_from_state_dict(state: dict[str, Tensor]) -> EntropyModel:
         return FrequencyPrior.from_state_dict(state)
     if "codebook_size" in state:
         return RawIndices.from_state_dict(state)
+    if "contexts" in state:
+        return ContextBottleneckModel.from_state_dict(state)
     if "cdf_lengths" in state:
         return BottleneckModel.from_state_dict(state)
     raise ValueError(f"not an entropy-model state: keys {sorted(state)[:10]}; expected 'rows' (MarkovPrior), "
-                     "'sizes' (FrequencyPrior), 'codebook_size' (RawIndices) or 'cdf_lengths' (BottleneckModel)")
+                     "'sizes' (FrequencyPrior), 'codebook_size' (RawIndices), 'contexts' (ContextBottleneckModel) or "
+                     "'cdf_lengths' (BottleneckModel)")
 
 
-__all__ = ["BottleneckModel", "EntropyModel", "FrequencyPrior", "MarkovPrior", "RawIndices",
+__all__ = ["BottleneckModel", "ContextBottleneckModel", "EntropyModel", "FrequencyPrior", "MarkovPrior", "RawIndices",
            "entropy_model_from_state_dict"]

@@ -1,5 +1,7 @@
 """Export hooks of the wavelet codecs: integer tables per rate, and each rate's bit rate measured on held-out data.
 
+Images get context tables (ContextBottleneckModel) fitted on training latents; audio keeps the bottleneck's own.
+
 Each bottleneck's quantiles are fitted to its learnt density first (they fix the tables' range; training moves them
 too slowly). A continuous-latent codec has no nominal rate before entropy coding, so the rate that `mediatok models` and
 `codec.bitrate` report is measured here: the real .mtk sizes of the validation images (bit/pixel) or clips (bit/s)
@@ -16,6 +18,7 @@ import torch
 
 from mediatok.codecs.wavelet.codec import (WaveletAudioAutoencoder, WaveletAudioCodec, WaveletImageAutoencoder,
                                            WaveletImageCodec, bottleneck_models)
+from mediatok.entropy.context import ContextBottleneckModel
 
 
 def _with_measured(model: Any, rates: list[float]) -> Any:
@@ -23,17 +26,34 @@ def _with_measured(model: Any, rates: list[float]) -> Any:
     return model
 
 
-def fit_image_rates(model: WaveletImageAutoencoder, data_root: str | Path, images: int | None = None) -> dict[str, Any]:
-    """Tables of every rate, and bit/pixel per rate over data_root/val (the first `images`, default all)."""
+def fit_image_rates(model: WaveletImageAutoencoder, data_root: str | Path, images: int | None = None,
+                    contexts: int = 12, context_images: int = 60, context_crop: int = 512) -> dict[str, Any]:
+    """Tables of every rate, and bit/pixel per rate over data_root/val (the first `images`, default all).
+
+    With `contexts` > 0 (the default), each rate's tables are a ContextBottleneckModel fitted on the latents of
+    `context_images` training photos (centre crops of at most `context_crop` px a side, to bound the time), rounded
+    around the bottleneck's medians; with 0, the bottleneck's own tables (one per channel)."""
     from mediatok.train.image.data import read_folder
 
     priors = bottleneck_models(model.eval(), fit_quantiles=True)
     codec = WaveletImageCodec(model, rate_priors=priors, model_hash=bytes(3))  # a shipped header's size, near enough
+    if contexts > 0:
+        crops = [_centre_crop(p, context_crop) for p in read_folder(Path(data_root) / "train")[:context_images]]
+        with torch.inference_mode():
+            priors = {r: ContextBottleneckModel.fit([codec.latent(p, rate=r) for p in crops], priors[r].medians,
+                                                    num_contexts=contexts) for r in range(model.cfg.num_rates)}
+        codec = WaveletImageCodec(model, rate_priors=priors, model_hash=bytes(3))
     photos = read_folder(Path(data_root) / "val")[:images]
     pixels = sum(p.shape[0] * p.shape[1] for p in photos)
     with torch.inference_mode():
         rates = [sum(8 * len(codec.encode(p, rate=r)) for p in photos) / pixels for r in range(model.cfg.num_rates)]
     return {"model": _with_measured(model, rates), "rate_priors": priors}
+
+
+def _centre_crop(photo: np.ndarray, size: int) -> np.ndarray:
+    h, w = photo.shape[:2]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return np.ascontiguousarray(photo[top : top + size, left : left + size])
 
 
 def fit_audio_rates(model: WaveletAudioAutoencoder, data_root: str | Path, minutes: float = 5.0) -> dict[str, Any]:

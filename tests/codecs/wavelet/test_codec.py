@@ -109,6 +109,38 @@ def test_hostile_headers_raise_bitstream_errors(image_codec):
         image_codec.decode(pack({**header, "model": "i8"}, chunks))
 
 
+def test_context_tables_code_what_the_latents_hold(image_codec, tmp_path):
+    """Context tables fitted on latents (what export ships for images) replace the bottleneck's: the file decodes
+    to what from_latent gives, survives save/load bit for bit, and still refuses damaged files."""
+    from mediatok.codecs.image.io import read_image
+    from mediatok.entropy import ContextBottleneckModel
+
+    net = image_codec.model
+    training = [np.ascontiguousarray(read_image(EXAMPLE)[r : r + 96, c : c + 128]) for r, c in ((0, 0), (150, 200))]
+    priors = {r: ContextBottleneckModel.fit([image_codec.latent(p, rate=r) for p in training],
+                                            image_codec.rate_priors[r].medians) for r in range(2)}
+    codec = WaveletImageCodec(net, rate_priors=priors, name="tiny-wavelet", short_id="tw")
+    x = photo(80, 100)
+    for r in range(2):
+        blob = codec.encode(x, rate=r)
+        whole = codec.from_latent(codec.latent(x, rate=r), rate=r)  # at the latents' size: 80 x 104
+        assert np.array_equal(codec.decode(blob), whole[:80, :100])
+    codec.save(tmp_path / "m")
+    loaded = WaveletImageCodec.load(tmp_path / "m")
+    assert all(isinstance(loaded.rate_priors[r], ContextBottleneckModel) for r in range(2))
+    for r in range(2):  # the tables are read back as they were fitted
+        assert torch.equal(loaded.rate_priors[r].cdf, priors[r].cdf)
+    blob = loaded.encode(x, rate=0)
+    assert np.array_equal(loaded.decode(blob), loaded.from_latent(loaded.latent(x, rate=0), rate=0)[:80, :100])
+    with pytest.raises(BitstreamError):
+        loaded.decode(blob[: len(blob) - 7])
+    header, chunks = unpack(blob)
+    with pytest.raises(BitstreamError):
+        loaded.decode(pack({**header, "height": 60000, "width": 60000}, chunks))
+    with pytest.raises(ValueError, match="latent channels"):
+        WaveletImageCodec(net, rate_priors={0: ContextBottleneckModel.fit([torch.zeros(3, 4, 4)], torch.zeros(3))})
+
+
 def test_audio_roundtrip_rates_and_latents(audio_codec):
     t = torch.linspace(0, 1, 16000)
     wav = (0.3 * torch.sin(2 * torch.pi * 220 * t) * torch.exp(-3 * t))[None]

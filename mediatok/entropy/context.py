@@ -46,7 +46,9 @@ def symbols_of(y: Tensor, medians: Tensor) -> np.ndarray:
 
 
 def contexts_of(symbols: np.ndarray, num_contexts: int) -> np.ndarray:
-    """Table index c * num_contexts + context of every symbol of (C, H, W), flattened in coding order (int32)."""
+    """Table index c * num_contexts + context of every symbol of (C, H, W), flattened in coding order (int32).
+    The encoder knows every symbol up front, so it computes them in one pass (`_kernels.context_indexes`); the
+    decoder computes the same contexts symbol by symbol (`_kernels.neighbour_context`)."""
     s = np.ascontiguousarray(symbols, dtype=np.int64)
     out = np.empty(s.size, np.int32)
     K.context_indexes(s, num_contexts, out)

@@ -56,6 +56,17 @@ def test_contexts_come_from_coded_neighbours_only():
     assert idx.shape == (24,) and idx[6] == 0 * 12 + 3 and idx[12] == 1 * 12 + 0
 
 
+def test_encoder_contexts_equal_the_decoders():
+    """The encoder's vectorised contexts and the decoder's symbol-by-symbol ones must agree everywhere."""
+    s = np.round(latents(3).numpy() * 3).astype(np.int64)
+    s[2, 4, 4], s[0, 0, 5] = 1 << 40, -(1 << 22)  # capped magnitudes
+    for nctx in (1, 5, 12):
+        fast = contexts_of(s, nctx)
+        slow = [c * nctx + neighbour_context(s, c, i, j, nctx)
+                for c in range(s.shape[0]) for i in range(s.shape[1]) for j in range(s.shape[2])]
+        assert np.array_equal(fast, np.array(slow))
+
+
 def test_fewer_bits_than_one_table_per_channel(model):
     flat = ContextBottleneckModel.fit([latents(s) for s in range(8)], medians=torch.full((C,), 0.25), num_contexts=1)
     held = [latents(s) for s in range(200, 206)]

@@ -83,3 +83,35 @@ def test_image_vq_recipe_builds_the_shipped_network_from_the_shipped_weights():
     shipped = ImageCodec.load(IMAGE_SHIPPED).model.state_dict()
     assert all(torch.equal(v, shipped[k]) for k, v in module.codec.state_dict().items())
     assert int(module.codec.warmup_left) == 0  # continuing from shipped weights does not warm up again
+
+
+TOKENIZER_CONFIG = ROOT / "configs/audio/speech-tok-16k-cpu.yaml"
+TOKENIZER_SHIPPED = ROOT / "pretrained" / "speech-tok-16k"
+
+
+def _tokenizer_cli(*extra: str):
+    return train_main(["--config", str(TOKENIZER_CONFIG), "--trainer.logger", "false", *extra], run=False)
+
+
+def test_speech_tok_16k_recipe_starts_from_speech_16k_with_a_fresh_single_codebook():
+    from mediatok.quantizers import LCQuantizer
+
+    module = _tokenizer_cli().model
+    codec = module.codec
+    assert isinstance(codec.quantizer, LCQuantizer)
+    assert (codec.num_codebooks, codec.quantizer.codebook_size, codec.cfg.frame_rate, codec.bitrate) == (1, 4096, 50.0, 600.0)
+    assert not bool(codec.quantizer.codebook.initialized)  # CodebookFromLatents seeds it when the run starts
+    shipped = SpeechCodec.load(SHIPPED).model.state_dict()
+    for key, value in codec.state_dict().items():
+        if not key.startswith("quantizer."):
+            assert torch.equal(value, shipped[key]), key
+
+
+@pytest.mark.skipif(not (TOKENIZER_SHIPPED / "config.json").exists(), reason="pretrained/speech-tok-16k not present")
+def test_speech_tok_16k_recipe_builds_the_shipped_tokenizer_strictly():
+    module = _tokenizer_cli("--model.init_from", str(TOKENIZER_SHIPPED), "--model.init_skip", "[]").model
+    assert module.codec.cfg.to_dict() == json.loads((TOKENIZER_SHIPPED / "config.json").read_text())["model"]
+    shipped = SpeechCodec.load(TOKENIZER_SHIPPED).model.state_dict()
+    state = module.codec.state_dict()
+    assert state.keys() == shipped.keys()
+    assert all(torch.equal(v, shipped[k]) for k, v in state.items())

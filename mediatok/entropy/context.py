@@ -118,13 +118,14 @@ class ContextBottleneckModel:
         lo, hi = np.maximum(lo, -half), np.minimum(hi, half - 1)
         n = hi - lo + 1  # (C,) values per table of the channel
         width = int(n.max())
-        counts = np.zeros((c, num_contexts, width + 1))  # the last column counts escapes
+        counts = np.zeros(c * num_contexts * (width + 1))  # (C, contexts, values + the escape column), flat
         for s in syms:
-            idx = contexts_of(s, num_contexts)
+            idx = contexts_of(s, num_contexts).astype(np.int64)  # c * num_contexts + context
             ch = idx // num_contexts
             v = s.reshape(-1) - lo[ch]
             v = np.where((v < 0) | (v >= n[ch]), width, v)
-            np.add.at(counts, (ch, idx % num_contexts, v), 1)
+            counts += np.bincount(idx * (width + 1) + v, minlength=counts.shape[0])
+        counts = counts.reshape(c, num_contexts, width + 1)
         valid = np.arange(width + 1)[None] < n[:, None]  # (C, W+1) the escape column is added below
         channel = counts.sum(1)  # (C, W+1)
         channel_pmf = (channel[:, :width] + 0.5 * valid[:, :width]) / (channel[:, :width] + 0.5 * valid[:, :width]).sum(

@@ -43,6 +43,10 @@ class WaveletAutoencoderConfig:
     offset: float = 0.5  # subtracted before the transform (images in [0, 1] -> centred)
     peak: float = 255.0  # the signal's peak in the loss's units (8-bit images 255, 16-bit audio 32768): the gains
     # start at peak * sqrt(lambda), so a fresh network already quantises about as finely as each rate's lambda wants
+    train_encoder: bool = True  # False: the analysis map and the gains keep their start (principal components, one
+    # uniform step 1 / (peak * sqrt(lambda)) per rate) and training fits the decoder alone. A factorized bottleneck's
+    # rate estimate charges for near-zero values that a context coder codes almost free, so learning the encoder
+    # against it lost 1.5-2 dB at the same context-coded rate (measured on held-out crops): see image-wavelet's card
     sample_rate: int = 0  # audio: the waveform rate the model was trained at (0 for images)
     measured_rate: tuple[float, ...] = field(default_factory=tuple)  # bit/pixel (images) or bit/s (audio) per rate,
     # measured on held-out data at export: the "nominal" rate of a continuous-latent codec
@@ -154,6 +158,9 @@ class WaveletAutoencoder(nn.Module):
             # change with update(), which a strict load of a fresh network could not take.
             eb._non_persistent_buffers_set.update({"_offset", "_quantized_cdf", "_cdf_length"})
         self.synthesis_linear = conv(n, p, 1)
+        if not cfg.train_encoder:
+            for frozen in (self.analysis.weight, self.analysis.bias, self.log_gain):
+                frozen.requires_grad_(False)
         # False until the first training batch has set the linear maps to its principal components (see below)
         self.register_buffer("pca_initialized", torch.tensor(False))
         self.synthesis_in = conv(n, w, k, padding=k // 2)

@@ -374,6 +374,17 @@ def decode_indexed(data, indexes, tables, lengths, offsets, prec, lanes, escape,
 
 
 @njit(cache=True)
+def _pop_one_lane(x, row, lut_row, p, mask, bshift, data, pos):
+    """Decode one symbol of CDF row (with its slot lookup) from one-lane state x; returns (symbol, x, pos, ok)."""
+    slot = np.int64(x & mask)
+    s = _lut_search(row, lut_row, slot, bshift)
+    c = row[s]
+    x = np.uint64(row[s + 1] - c) * (x >> p) + np.uint64(slot - c)
+    x, pos, ok = _refill(x, data, pos, 1)
+    return s, x, pos, ok
+
+
+@njit(cache=True)
 def decode_markov(data, rows, tables, lengths, lut, prec, out):
     """Frame-by-frame decode of out (T, Q): symbol (t, q) uses table rows[q, out[t-1, q]], and at t = 0
     rows[q, sizes[q]] (the start context), where sizes[q] = lengths[rows[q, 0]] - 1. One lane. The caller
@@ -394,12 +405,7 @@ def decode_markov(data, rows, tables, lengths, lut, prec, out):
     for i in range(nframes):
         for j in range(q):
             t = rows[j, prev[j]]
-            slot = np.int64(x & mask)
-            row = tables[t]
-            lo = _lut_search(row, lut[t], slot, bshift)
-            c = row[lo]
-            x = np.uint64(row[lo + 1] - c) * (x >> p) + np.uint64(slot - c)
-            x, pos, ok = _refill(x, data, pos, 1)
+            lo, x, pos, ok = _pop_one_lane(x, tables[t], lut[t], p, mask, bshift, data, pos)
             if not ok:
                 return ERR_TRUNCATED
             out[i, j] = lo
@@ -542,12 +548,7 @@ def decode_context(data, tables, lengths, offsets, lut, prec, nctx, out):
             for j in range(out.shape[2]):
                 t = c * nctx + neighbour_context(out, c, i, j, nctx)
                 nsym = lengths[t] - 1
-                slot = np.int64(x & mask)
-                row = tables[t]
-                s = _lut_search(row, lut[t], slot, bshift)
-                f0 = row[s]
-                x = np.uint64(row[s + 1] - f0) * (x >> p) + np.uint64(slot - f0)
-                x, pos, ok = _refill(x, data, pos, 1)
+                s, x, pos, ok = _pop_one_lane(x, tables[t], lut[t], p, mask, bshift, data, pos)
                 if not ok:
                     return ERR_TRUNCATED
                 v = np.int64(s)

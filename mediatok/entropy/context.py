@@ -88,7 +88,10 @@ class ContextBottleneckModel:
         freq = (self.cdf[:, 1:] - self.cdf[:, :-1]).double()
         inside = torch.arange(freq.shape[1]) < (self.cdf_lengths - 1)[:, None].long()
         top = torch.where(inside, freq, torch.zeros(())).max(1).values
-        self._cheapest = float((self.precision - top.log2()).clamp_min(0).min())  # fewest bits any symbol costs
+        cheapest = (self.precision - top.log2()).clamp_min(0).reshape(-1, self.num_contexts)  # (C, contexts)
+        # every position holds one value of each channel: the fewest bits a position can cost (the broad low
+        # channels dominate it, which bounds a hostile shape far tighter than the cheapest symbol of all)
+        self._cheapest_position = float(cheapest.min(1).values.sum())
         self._lut = None  # the decoder's slot lookup, built on first decode
 
     @property
@@ -161,9 +164,12 @@ class ContextBottleneckModel:
                               self.offsets, self.precision)
 
     def max_symbols(self, num_bytes: int) -> int:
-        """Most values a valid num_bytes payload can hold (each costs at least the cheapest symbol's bits)."""
+        """Most values a valid num_bytes payload can hold: each position (one value per channel) costs at least
+        the sum over channels of their cheapest symbol's bits."""
         budget = 8 * num_bytes + 2 * self.precision + 64
-        return MAX_SYMBOLS if self._cheapest <= 0 else min(MAX_SYMBOLS, int(budget / self._cheapest) + 1)
+        if self._cheapest_position <= 0:
+            return MAX_SYMBOLS
+        return min(MAX_SYMBOLS, (int(budget / self._cheapest_position) + 1) * self.num_channels)
 
     def check_shape(self, num_bytes: int, shape: object) -> tuple[int, ...]:
         """The shape as a tuple, or BitstreamError if it is malformed or holds more than num_bytes can."""

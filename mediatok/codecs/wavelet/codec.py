@@ -269,12 +269,14 @@ class WaveletImageCodec(_RateCoding, Codec):
     def encode_latents(self, x: Tensor, rate: int | None = None) -> Tensor:
         """x (3, H', W') -> latents (N, H'/f, W'/f), tile by tile with `margin` positions of context.
 
-        The image is mirrored by BORDER latent positions on every side first: the wavelet transform wraps around
-        periodically, and a wrap from the image's top to its bottom (or across a tile) would otherwise cost bits
-        and make tiles differ from one pass. The mirrored border is coded nowhere."""
+        The image is extended periodically by BORDER latent positions on every side, so that each tile sees what
+        one periodic pass over the whole image would, and the decoder can extend the latents the same way: the
+        periodic packet transform shifts with the image by whole latent positions, so the decoder's wrapped
+        latents are exactly the encoder's. (A mirrored image has no mirrored latents: a mirror here cost 1-3.5 dB
+        within 28 px of the edges, measured.) The border is coded nowhere."""
         f, n, b = self.stride, self.model.cfg.latent_channels, BORDER
         h, w = x.shape[1] // f, x.shape[2] // f
-        xp = _mirror(x, b * f)
+        xp = _wrap(x, b * f)
         out = torch.empty(n, h, w, device=x.device)
         for (t0, t1, l0, l1), (c0, c1, d0, d1) in tiles(h, w, self.encode_tile, self.margin):
             y = self.model.encode_latents(xp[None, :, c0 * f : (c1 + 2 * b) * f, d0 * f : (d1 + 2 * b) * f], rate)[0]
@@ -283,10 +285,10 @@ class WaveletImageCodec(_RateCoding, Codec):
 
     def decode_latents(self, y_hat: Tensor, rate: int | None = None) -> Tensor:
         """Latents (N, h, w) -> image (3, h f, w f), tile by tile with `margin` positions of context (the latents
-        mirrored by BORDER positions, as the encoder's input was)."""
+        extended periodically by BORDER positions, as the encoder's input was)."""
         f, b = self.stride, BORDER
         h, w = y_hat.shape[1:]
-        yp = _mirror(y_hat.float(), b)
+        yp = _wrap(y_hat.float(), b)
         out = torch.empty(3, h * f, w * f, device=y_hat.device)
         for (t0, t1, l0, l1), (c0, c1, d0, d1) in tiles(h, w, self.tile, self.margin):
             y = self.model.decode_latents(yp[None, :, c0 : c1 + 2 * b, d0 : d1 + 2 * b], rate)[0]
@@ -379,13 +381,14 @@ class WaveletAudioCodec(_RateCoding, SpeechCodec):
         return _RateCoding.detokenize(self, tokens, rate)
 
 
-BORDER = 4  # latent positions mirrored around an image: 32 px at f = 8, beyond the 3-level filters' 28 px reach
+BORDER = 4  # latent positions wrapped around an image: 32 px at f = 8, beyond the 3-level filters' 28 px reach
 
 
-def _mirror(x: Tensor, pad: int) -> Tensor:
-    """(C, H, W) mirrored by `pad` on every side (edge samples repeated where a side is shorter than pad)."""
-    mode = "reflect" if min(x.shape[1:]) > pad else "replicate"
-    return F.pad(x[None], (pad, pad, pad, pad), mode=mode)[0]
+def _wrap(x: Tensor, pad: int) -> Tensor:
+    """(C, H, W) extended periodically by `pad` on every side (any pad, even beyond the sides)."""
+    rows = torch.arange(-pad, x.shape[1] + pad, device=x.device) % x.shape[1]
+    cols = torch.arange(-pad, x.shape[2] + pad, device=x.device) % x.shape[2]
+    return x[:, rows][:, :, cols]
 
 
 def _chunked(n: int, chunk: int, margin: int, scale: int, run) -> Tensor:

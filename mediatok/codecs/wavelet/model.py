@@ -45,8 +45,8 @@ class WaveletAutoencoderConfig:
     # start at peak * sqrt(lambda), so a fresh network already quantises about as finely as each rate's lambda wants
     train_encoder: bool = True  # False: the analysis map and the gains keep their start (principal components, one
     # uniform step 1 / (peak * sqrt(lambda)) per rate) and training fits the decoder alone. A factorized bottleneck's
-    # rate estimate charges for near-zero values that a context coder codes almost free, so learning the encoder
-    # against it lost 1.5-2 dB at the same context-coded rate (measured on held-out crops): see image-wavelet's card
+    # rate estimate charges for near-zero values that a context coder codes almost free, so an encoder learnt against
+    # it may zero detail the shipped coder keeps cheaply (image-wavelet's card has the measurement and its caveat)
     sample_rate: int = 0  # audio: the waveform rate the model was trained at (0 for images)
     measured_rate: tuple[float, ...] = field(default_factory=tuple)  # bit/pixel (images) or bit/s (audio) per rate,
     # measured on held-out data at export: the "nominal" rate of a continuous-latent codec

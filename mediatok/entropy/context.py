@@ -32,9 +32,9 @@ from mediatok.errors import BitstreamError
 
 MAX_CONTEXTS = 32
 MAX_TABLE_VALUES = 1024  # values per channel's table (centred on zero); the rest are escapes
-# The escape symbol keeps at least this share of every table, so that no symbol is nearly free: a symbol then
-# costs >= -log2(1 - 2^-10) = 0.0014 bits, which bounds how many values a payload can declare (decode's
-# allocation), at a cost of about 0.004 bit/pixel on the flattest images (3 latent values per pixel).
+# The escape symbol keeps at least this share of every table, so that no symbol is nearly free (>= 0.0014 bits):
+# a floor under the bound on how many values a payload can declare (see max_symbols), at a cost of at most
+# about 0.004 bit/pixel on the flattest images (3 latent values per pixel).
 MIN_ESCAPE_SHARE = 2.0**-10
 
 

@@ -165,7 +165,9 @@ def _codec2(mode: int) -> Callable[[np.ndarray, Path], tuple[np.ndarray, int]] |
     return run
 
 
-def _opus(kbps: float) -> Callable[[np.ndarray, Path], tuple[np.ndarray, int]] | None:
+def opus_baseline(kbps: float) -> Callable[[np.ndarray, Path], tuple[np.ndarray, int]] | None:
+    """Opus (opusenc/opusdec) at `kbps` as run(wav, tmp_dir) -> (decoded 16 kHz wav, bits); None without the tools.
+    The wavelet eval uses it at the nearest bitrate Opus accepts."""
     if (tools := _tools("opusenc", "opusdec")) is None:
         return None
     enc, dec = tools
@@ -182,7 +184,7 @@ def _opus(kbps: float) -> Callable[[np.ndarray, Path], tuple[np.ndarray, int]] |
 
 def baselines(names: Iterable[str] = ("codec2-1200", "codec2-3200", "opus-6k")) -> dict[str, Callable]:
     """The classical codecs whose command-line tools are found (see `find_tool`)."""
-    makers = {"codec2-1200": lambda: _codec2(1200), "codec2-3200": lambda: _codec2(3200), "opus-6k": lambda: _opus(6)}
+    makers = {"codec2-1200": lambda: _codec2(1200), "codec2-3200": lambda: _codec2(3200), "opus-6k": lambda: opus_baseline(6)}
     found = {n: makers[n]() for n in names if n in makers}
     return {n: f for n, f in found.items() if f is not None}
 

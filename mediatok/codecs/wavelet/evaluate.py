@@ -116,7 +116,7 @@ def evaluate_audio(codec: Any, folder: str | Path, *, limit: int | None = None, 
 
     import torch
 
-    from mediatok.codecs.audio.evaluate import _opus, audio_files
+    from mediatok.codecs.audio.evaluate import audio_files, opus_baseline
     from mediatok.codecs.audio.io import read_audio
     from mediatok.codecs.audio.metrics import quality
 
@@ -139,7 +139,7 @@ def evaluate_audio(codec: Any, folder: str | Path, *, limit: int | None = None, 
             scores.append(quality(x, y.numpy(), sr))
         rows.append(_audio_row(f"{codec.name} rate {r} (ours)", len(clips), seconds, bits, scores,
                                x_realtime=seconds / max(compute, 1e-9), lmbda=codec.model.cfg.lambdas[r]))
-        opus = _opus(max(6.0, round(bits / seconds / 1000))) if with_baselines else None
+        opus = opus_baseline(max(6.0, round(bits / seconds / 1000))) if with_baselines else None
         if opus is None:
             continue
         obits, oscores = 0.0, []

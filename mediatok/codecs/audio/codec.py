@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,18 @@ MAX_CHANNELS = 64
 # torchaudio's resampler builds a (new / g) x (old / g * width) kernel for g = gcd(old, new): rates with a small
 # common divisor (16000 <-> 44101) would need gigabytes, so they are refused rather than resampled.
 MAX_RESAMPLE_PHASES = 1 << 18
+
+
+def chunked(n: int, chunk: int, margin: int, scale: int, run: Callable[[int, int], Tensor]) -> Tensor:
+    """Concatenate run(lo, hi)'s centres over frames [0, n) in chunks of `chunk` frames with `margin` frames of
+    context each side; run's output has `scale` positions per frame along its last axis. Long files thus cost
+    bounded memory, and each chunk sees its neighbours (the audio and wavelet codecs' encoders and decoders)."""
+    out = []
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        lo, hi = max(0, start - margin), min(n, stop + margin)
+        out.append(run(lo, hi)[..., (start - lo) * scale : (stop - lo) * scale])
+    return torch.cat(out, dim=-1)
 
 
 class SpeechCodec(Codec):
@@ -167,24 +180,13 @@ class SpeechCodec(Codec):
         """wav (1, T) -> indices (Q, ceil(T / hop)), chunk by chunk with context margins."""
         n = math.ceil(wav.shape[1] / self.hop)
         wav = torch.nn.functional.pad(wav, (0, n * self.hop - wav.shape[1]))
-        out = []
-        for start in range(0, n, self.chunk_frames):
-            stop = min(n, start + self.chunk_frames)
-            lo, hi = max(0, start - self.margin), min(n, stop + self.margin)
-            idx = self.model.encode_indices(wav[None, :, lo * self.hop : hi * self.hop])[0]  # (Q, hi - lo)
-            out.append(idx[:, start - lo : stop - lo])
-        return torch.cat(out, dim=1)
+        return chunked(n, self.chunk_frames, self.margin, 1,
+                       lambda lo, hi: self.model.encode_indices(wav[None, :, lo * self.hop : hi * self.hop])[0])
 
     def decode_latents(self, indices: Tensor) -> Tensor:
         """indices (Q, n) -> wav (1, n * hop), chunk by chunk with context margins."""
-        n = indices.shape[1]
-        out = []
-        for start in range(0, n, self.chunk_frames):
-            stop = min(n, start + self.chunk_frames)
-            lo, hi = max(0, start - self.margin), min(n, stop + self.margin)
-            wav = self.model.decode_indices(indices[None, :, lo:hi])[0]  # (1, (hi - lo) * hop)
-            out.append(wav[:, (start - lo) * self.hop : (stop - lo) * self.hop])
-        return torch.cat(out, dim=1)
+        return chunked(indices.shape[1], self.chunk_frames, self.margin, self.hop,
+                       lambda lo, hi: self.model.decode_indices(indices[None, :, lo:hi])[0])
 
     # ---- public signatures with audio's keyword ----------------------------------------------------------------
     def tokenize(self, x: AudioInput, sample_rate: int | None = None) -> Tensor:

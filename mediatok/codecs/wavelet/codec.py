@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mediatok.codecs.audio.codec import SpeechCodec
+from mediatok.codecs.audio.codec import SpeechCodec, chunked
 from mediatok.codecs.base import Codec, Prepared, header_int
 from mediatok.codecs.image.codec import UINT8_RGB, image_facts, image_to_tensor, restore_image, tiles
 from mediatok.codecs.wavelet.model import WaveletAutoencoder, WaveletAutoencoderConfig
@@ -357,12 +357,12 @@ class WaveletAudioCodec(_RateCoding, SpeechCodec):
         """wav (1, T) -> latents (N, ceil(T / hop)), chunk by chunk with context margins."""
         n = math.ceil(wav.shape[1] / self.hop)
         wav = F.pad(wav, (0, n * self.hop - wav.shape[1]))
-        return _chunked(n, self.chunk_frames, self.margin, 1,
+        return chunked(n, self.chunk_frames, self.margin, 1,
                         lambda lo, hi: self.model.encode_latents(wav[None, :, lo * self.hop : hi * self.hop], rate)[0])
 
     def decode_latents(self, y_hat: Tensor, rate: int | None = None) -> Tensor:
         """latents (N, n) -> wav (1, n * hop), chunk by chunk with context margins."""
-        return _chunked(y_hat.shape[1], self.chunk_frames, self.margin, self.hop,
+        return chunked(y_hat.shape[1], self.chunk_frames, self.margin, self.hop,
                         lambda lo, hi: self.model.decode_latents(y_hat[None, :, lo:hi].float(), rate)[0])
 
     def encode(self, x: Any, sample_rate: int | None = None, rate: int | None = None) -> bytes:
@@ -389,17 +389,6 @@ def _wrap(x: Tensor, pad: int) -> Tensor:
     rows = torch.arange(-pad, x.shape[1] + pad, device=x.device) % x.shape[1]
     cols = torch.arange(-pad, x.shape[2] + pad, device=x.device) % x.shape[2]
     return x[:, rows][:, :, cols]
-
-
-def _chunked(n: int, chunk: int, margin: int, scale: int, run) -> Tensor:
-    """Concatenate run(lo, hi)'s centres over [0, n) in chunks of `chunk` positions with `margin` of context each
-    side; run's output has `scale` output positions per input position along its last axis."""
-    out = []
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        lo, hi = max(0, start - margin), min(n, stop + margin)
-        out.append(run(lo, hi)[..., (start - lo) * scale : (stop - lo) * scale])
-    return torch.cat(out, dim=-1)
 
 
 __all__ = ["WaveletAudioAutoencoder", "WaveletAudioCodec", "WaveletImageAutoencoder", "WaveletImageCodec",

@@ -12,7 +12,7 @@
 that want discrete inputs. Each rate has its own integer tables, fixed at export and stored in model.safetensors
 ("prior.*" for the default rate, "prior@<r>.*" for the others), so decoding never depends on float math being
 the same on two machines. An image model's tables are a ContextBottleneckModel fitted on training latents (each
-value's table chosen by its coded neighbours: 30 % fewer bits than the bottleneck's one table per channel);
+value's table chosen by its coded neighbours: 36-39 % fewer bits than the bottleneck's one table per channel);
 the bottleneck's own tables (BottleneckModel) serve audio and a network fresh from training.
 """
 from __future__ import annotations
@@ -358,12 +358,12 @@ class WaveletAudioCodec(_RateCoding, SpeechCodec):
         n = math.ceil(wav.shape[1] / self.hop)
         wav = F.pad(wav, (0, n * self.hop - wav.shape[1]))
         return chunked(n, self.chunk_frames, self.margin, 1,
-                        lambda lo, hi: self.model.encode_latents(wav[None, :, lo * self.hop : hi * self.hop], rate)[0])
+                       lambda lo, hi: self.model.encode_latents(wav[None, :, lo * self.hop : hi * self.hop], rate)[0])
 
     def decode_latents(self, y_hat: Tensor, rate: int | None = None) -> Tensor:
         """latents (N, n) -> wav (1, n * hop), chunk by chunk with context margins."""
         return chunked(y_hat.shape[1], self.chunk_frames, self.margin, self.hop,
-                        lambda lo, hi: self.model.decode_latents(y_hat[None, :, lo:hi].float(), rate)[0])
+                       lambda lo, hi: self.model.decode_latents(y_hat[None, :, lo:hi].float(), rate)[0])
 
     def encode(self, x: Any, sample_rate: int | None = None, rate: int | None = None) -> bytes:
         """Audio (samples,) | (channels, samples) | path -> .mtk bytes at `rate` (default the highest quality)."""

@@ -8,6 +8,7 @@ from mediatok.quantizers.codebook import Codebook, CodebookResult
 from mediatok.quantizers.fsq import FSQ
 from mediatok.quantizers.implicit import LCQuantizer, ProjectedCodebook, SimVQ
 from mediatok.quantizers.kmeans import kmeans
+from mediatok.quantizers.rebalance import RebalanceResult, rebalance_codebook
 from mediatok.quantizers.residual import GroupedResidualVQ, ResidualVQ
 from mediatok.quantizers.vq import SingleCodebookQuantizer, VectorQuantizer
 
@@ -19,9 +20,11 @@ __all__ = [
     "LCQuantizer",
     "ProjectedCodebook",
     "QuantizerOutput",
+    "RebalanceResult",
     "ResidualVQ",
     "SimVQ",
     "SingleCodebookQuantizer",
     "VectorQuantizer",
     "kmeans",
+    "rebalance_codebook",
 ]

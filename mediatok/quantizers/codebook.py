@@ -176,6 +176,23 @@ class Codebook(nn.Module):
         self.usage[dead] = 1.0
 
     @torch.no_grad()
+    def move_codes(self, indices: Tensor, codewords: Tensor) -> None:
+        """Set the codewords at `indices` (M,) to `codewords` (M, d), e.g. from `rebalance_codebook` after training.
+
+        Goes through the same path as a dead-code restart (an LC / SimVQ codebook re-draws its frozen entries
+        through the projector), and marks the moved codes as used at the uniform rate so that the next training
+        steps do not take them for dead before they have been given a chance.
+        """
+        indices = torch.as_tensor(indices, dtype=torch.long, device=self.usage.device).reshape(-1)
+        if codewords.shape != (indices.numel(), self.dim):
+            raise ValueError(f"expected codewords ({indices.numel()}, {self.dim}) for {indices.numel()} indices, "
+                             f"got {tuple(codewords.shape)}")
+        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.codebook_size):
+            raise ValueError(f"indices must lie in [0, {self.codebook_size}), got {int(indices.min())}..{int(indices.max())}")
+        self._replace_codes(indices, codewords.to(self.usage.device).float())
+        self.usage[indices] = 1.0
+
+    @torch.no_grad()
     def _replace_codes(self, dead: Tensor, fresh: Tensor) -> None:
         """Move the codewords with indices `dead` (num_dead,) onto the rows of fresh (num_dead, d)."""
         if self.metric == "cosine":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,11 @@ def entropy_fit(family: str) -> EntropyFit:
     return _ENTROPY_FITS[family]
 
 
-def network_from_checkpoint(path: str | Path, ema: bool = True) -> tuple[str, nn.Module]:
+def network_from_checkpoint(path: str | Path, ema: bool = True,
+                            overrides: dict[str, Any] | None = None) -> tuple[str, nn.Module]:
     """(family, the trained network) from a Lightning checkpoint written by `CodecModule` (our own file); with
-    `ema` and an `EMAWeights` callback in the run, its averaged parameters replace the live ones."""
+    `ema` and an `EMAWeights` callback in the run, its averaged parameters replace the live ones. `overrides`
+    replace fields of the saved network config (settings the weights do not depend on, such as a deadzone)."""
     from mediatok.codecs import families
 
     ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
@@ -74,7 +77,7 @@ def network_from_checkpoint(path: str | Path, ema: bool = True) -> tuple[str, nn
     if family is None or family.codec_class is None:
         raise ValueError(f"{path} was trained for codec family {saved['family']!r}, which has no registered codec "
                          f"class; known: {sorted(f for f in fams if fams[f].codec_class is not None)}")
-    model = family.codec_class.build_model(saved["model"])
+    model = family.codec_class.build_model({**saved["model"], **(overrides or {})})
     state = {k[len("codec."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("codec.")}
     if ema and ckpt.get("codec_ema"):
         unknown = sorted(set(ckpt["codec_ema"]) - set(state))
@@ -96,7 +99,7 @@ def round_to_fp16(model: nn.Module) -> nn.Module:
 
 def export(ckpt: str | Path, folder: str | Path, name: str, short_id: str | None = None, *,
            prior_data: str | Path | None = None, card: str | None = None, ema: bool = True,
-           **fit_options: Any) -> Any:
+           overrides: dict[str, Any] | None = None, **fit_options: Any) -> Any:
     """Checkpoint -> checkpoint folder; returns the exported codec as loaded back from the folder.
 
     With `prior_data`, the family's entropy fit runs on it with `fit_options` (audio: minutes, seed);
@@ -104,7 +107,7 @@ def export(ckpt: str | Path, folder: str | Path, name: str, short_id: str | None
     """
     from mediatok.codecs import families
 
-    family, model = network_from_checkpoint(ckpt, ema=ema)
+    family, model = network_from_checkpoint(ckpt, ema=ema, overrides=overrides)
     round_to_fp16(model)
     fitted = entropy_fit(family)(model, prior_data, **fit_options) if prior_data else None
     # A family's fit returns its entropy model, or the codec's arguments when it also changes the network
@@ -134,7 +137,18 @@ def main(argv: list[str] | None = None) -> None:
                    help="image: smaller codebook sizes selectable at encode time, e.g. 4096,1024,256 (fitted at export)")
     p.add_argument("--nested-steps", type=int, default=200, help="image: fine-tuning steps per nested codebook")
     p.add_argument("--no-ema", action="store_true", help="export the live weights, not the EMAWeights average")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                   help="replace a field of the saved network config, e.g. --set 'deadzone=[0.2,0.2,0.1]' (repeatable)")
     a = p.parse_args(argv)
+    overrides = {}
+    for item in a.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            p.error(f"--set {item!r}: expected KEY=JSON")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError as e:
+            p.error(f"--set {item!r}: the value after '=' must be JSON ({e})")
     options: dict[str, Any] = {"minutes": a.prior_minutes} if a.prior_minutes is not None else {}
     if a.prior_images is not None:
         options["images"] = a.prior_images
@@ -142,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         options["nested_sizes"] = tuple(int(v) for v in a.nested_sizes.split(","))
         options["nested_steps"] = a.nested_steps
     codec = export(a.ckpt, a.out, a.name or Path(a.out).name, a.short_id, prior_data=a.prior_data or None,
-                   ema=not a.no_ema, **options)
+                   ema=not a.no_ema, overrides=overrides, **options)
     unit = {"audio": "bit/s", "image": "bit/pixel", "volume": "bit/voxel"}.get(codec.modality, "bits")
     print(f"exported {codec.name}: {codec.bitrate:.4g} {unit} nominal -> {a.out}")
 

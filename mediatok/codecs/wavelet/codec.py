@@ -179,8 +179,18 @@ class _RateCoding:
         return self._reconstruct(y, {**self.default_facts(y), **self._rate_fact(r)})
 
     def _round(self, y: Tensor, r: int) -> Tensor:
-        medians = self.rate_priors[r].medians.float().reshape(-1, *([1] * (y.ndim - 1)))
-        return torch.round(y - medians) + medians
+        """Latents (N, *s) -> the values a file stores at rate r: integers around the medians, and the rate's
+        deadzone (`WaveletAutoencoderConfig.deadzone`) in the channels its coder does not predict. Predicted
+        channels are thumbnails whose values are not centred on zero: a deadzone there would only bias them."""
+        shape = (-1, *([1] * (y.ndim - 1)))
+        prior = self.rate_priors[r]
+        d = y - prior.medians.float().reshape(shape)
+        q = torch.round(d)
+        deadzone = self.model.cfg.deadzone[r] if self.model.cfg.deadzone else 0.0
+        if deadzone > 0:
+            raw = ~getattr(prior, "predicted", torch.zeros(d.shape[0], dtype=torch.bool)).to(d.device).reshape(shape)
+            q = torch.where(raw, torch.sign(d) * torch.floor(d.abs() + (0.5 - deadzone)), q)
+        return q + prior.medians.float().reshape(shape)
 
     def tokenize(self, x: Any, rate: int | None = None, **kwargs: Any) -> Tensor:
         """Media -> int64 symbols (N, *s): the latents rounded around the rate's medians (what the file codes)."""
@@ -281,7 +291,7 @@ class WaveletImageCodec(_RateCoding, Codec):
         for (t0, t1, l0, l1), (c0, c1, d0, d1) in tiles(h, w, self.encode_tile, self.margin):
             y = self.model.encode_latents(xp[None, :, c0 * f : (c1 + 2 * b) * f, d0 * f : (d1 + 2 * b) * f], rate)[0]
             out[:, t0:t1, l0:l1] = y[:, t0 - c0 + b : t1 - c0 + b, l0 - d0 + b : l1 - d0 + b]
-        return out
+        return self._round(out, self.model.rate_index(rate))  # what the file stores (the coder's rounding is a no-op)
 
     def decode_latents(self, y_hat: Tensor, rate: int | None = None) -> Tensor:
         """Latents (N, h, w) -> image (3, h f, w f), tile by tile with `margin` positions of context (the latents

@@ -47,6 +47,10 @@ class WaveletAutoencoderConfig:
     # uniform step 1 / (peak * sqrt(lambda)) per rate) and training fits the decoder alone. A factorized bottleneck's
     # rate estimate charges for near-zero values that a context coder codes almost free, so an encoder learnt against
     # it may zero detail the shipped coder keeps cheaply (image-wavelet's card has the measurement and its caveat)
+    deadzone: tuple[float, ...] = ()  # per rate, in steps: the encoder rounds the channels its coder does not
+    # predict to round(|y| - deadzone) * sign(y), so that values within 0.5 + deadzone of zero become zero. Zeros are
+    # what the context coder codes nearly free; at image-wavelet's steps a deadzone of 0.1-0.3 saved 13-31 % of the
+    # bits for 0.4-1.3 dB (a uniform step that saved as many bits cost more). Empty: plain rounding
     sample_rate: int = 0  # audio: the waveform rate the model was trained at (0 for images)
     measured_rate: tuple[float, ...] = field(default_factory=tuple)  # bit/pixel (images) or bit/s (audio) per rate,
     # measured on held-out data at export: the "nominal" rate of a continuous-latent codec
@@ -54,6 +58,7 @@ class WaveletAutoencoderConfig:
     def __post_init__(self) -> None:
         self.lambdas = tuple(float(v) for v in self.lambdas)
         self.measured_rate = tuple(float(v) for v in self.measured_rate)
+        self.deadzone = tuple(float(v) for v in self.deadzone)
         if self.dims not in (1, 2):
             raise ValueError(f"dims must be 1 (audio) or 2 (images), got {self.dims}")
         for name in ("channels", "latent_channels", "decoder_width", "kernel_size"):
@@ -69,6 +74,9 @@ class WaveletAutoencoderConfig:
             raise ValueError(f"default_rate {self.default_rate} is not an index into {len(self.lambdas)} lambdas")
         if self.peak <= 0:
             raise ValueError(f"peak must be positive, got {self.peak}")
+        if self.deadzone and (len(self.deadzone) != len(self.lambdas) or not all(0 <= v < 0.5 for v in self.deadzone)):
+            raise ValueError(f"deadzone must be empty or one value in [0, 0.5) per rate ({len(self.lambdas)}), "
+                             f"got {self.deadzone}")
         if self.measured_rate and len(self.measured_rate) != len(self.lambdas):
             raise ValueError(f"measured_rate has {len(self.measured_rate)} entries for {len(self.lambdas)} rates")
 

@@ -27,7 +27,7 @@ def _with_measured(model: Any, rates: list[float]) -> Any:
 
 
 def fit_image_rates(model: WaveletImageAutoencoder, data_root: str | Path, images: int | None = None,
-                    contexts: int = 12, context_images: int = 60, context_crop: int = 512) -> dict[str, Any]:
+                    contexts: int = 24, context_images: int = 60, context_crop: int = 512) -> dict[str, Any]:
     """Tables of every rate, and bit/pixel per rate over data_root/val (the first `images`, default all).
 
     With `contexts` > 0 (the default), each rate's tables are a ContextBottleneckModel fitted on the latents of
@@ -39,10 +39,23 @@ def fit_image_rates(model: WaveletImageAutoencoder, data_root: str | Path, image
     codec = WaveletImageCodec(model, rate_priors=priors, model_hash=bytes(3))  # a shipped header's size, near enough
     if contexts > 0:
         crops = [_centre_crop(p, context_crop) for p in read_folder(Path(data_root) / "train")[:context_images]]
-        with torch.inference_mode():
-            priors = {r: ContextBottleneckModel.fit([codec.latent(p, rate=r) for p in crops], priors[r].medians,
-                                                    num_contexts=contexts) for r in range(model.cfg.num_rates)}
+        medians = {r: priors[r].medians for r in priors}
+        # Which channels the coder predicts is chosen on plainly rounded latents; the deadzone applies to the
+        # others only, so the tables are then refitted on the latents the deadzone gives.
+        deadzone, model.cfg.deadzone = model.cfg.deadzone, ()
+        try:
+            with torch.inference_mode():
+                priors = {r: ContextBottleneckModel.fit([codec.latent(p, rate=r) for p in crops], medians[r],
+                                                        num_contexts=contexts) for r in range(model.cfg.num_rates)}
+        finally:
+            model.cfg.deadzone = deadzone
         codec = WaveletImageCodec(model, rate_priors=priors, model_hash=bytes(3))
+        if any(deadzone):
+            with torch.inference_mode():
+                priors = {r: ContextBottleneckModel.fit([codec.latent(p, rate=r) for p in crops], medians[r],
+                                                        num_contexts=contexts, predict=priors[r].predicted)
+                          for r in range(model.cfg.num_rates)}
+            codec = WaveletImageCodec(model, rate_priors=priors, model_hash=bytes(3))
     photos = read_folder(Path(data_root) / "val")[:images]
     pixels = sum(p.shape[0] * p.shape[1] for p in photos)
     with torch.inference_mode():

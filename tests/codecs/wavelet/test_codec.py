@@ -180,3 +180,39 @@ def test_command_line_encodes_at_a_rate(image_codec, tmp_path, capsys):
     assert np.asarray(Image.open(tmp_path / "low.png")).shape == (70, 93, 3)
     assert main(["encode", str(src), "-o", str(tmp_path / "x.mtk"), "--model", str(tmp_path / "tiny"), "--rate", "2"]) != 0
     assert "--rate must be in 0..1" in capsys.readouterr().err
+
+
+def test_deadzone_zeroes_small_values_of_the_channels_coded_raw(image_codec):
+    """A rate's deadzone sends values within 0.5 + deadzone of zero to zero in the channels the coder does not
+    predict, leaves predicted channels plainly rounded, and what the file stores is still what latent() gives."""
+    import dataclasses
+
+    from mediatok.codecs.wavelet import WaveletAutoencoderConfig, WaveletImageAutoencoder
+    from mediatok.entropy import ContextBottleneckModel
+
+    net = WaveletImageAutoencoder(dataclasses.replace(image_codec.model.cfg, deadzone=(0.3, 0.0))).eval()
+    net.load_state_dict(image_codec.model.state_dict())
+    medians = image_codec.rate_priors[0].medians
+    predicted = torch.tensor([True, False, False, False])
+    priors = {r: ContextBottleneckModel.fit([image_codec.latent(photo(96, 128), rate=r)], medians, predict=predicted)
+              for r in range(2)}
+    plain = WaveletImageCodec(image_codec.model, rate_priors=priors, name="tiny-wavelet", short_id="tw")
+    dead = WaveletImageCodec(net, rate_priors=priors, name="tiny-wavelet", short_id="tw")
+    values = torch.tensor([0.75, -0.79, 0.81, 1.7, -1.85, 3.0])
+    y = values.reshape(1, 2, 3).repeat(4, 1, 1) + medians.reshape(-1, 1, 1)
+    rounded = dead._round(y, 0) - medians.reshape(-1, 1, 1)
+    assert torch.equal(rounded[0], torch.round(values).reshape(2, 3))  # predicted: plain rounding
+    # raw channels: sign * floor(|v| + 0.5 - 0.3); every step's upper threshold moves up by the deadzone
+    expected = torch.tensor([0.0, 0.0, 1.0, 1.0, -2.0, 3.0]).reshape(2, 3)
+    assert all(torch.allclose(rounded[c], expected) for c in range(1, 4))
+    assert torch.equal(dead._round(y, 1), plain._round(y, 1))  # rate 1 has no deadzone
+    x = photo(80, 100)
+    z_plain, z_dead = plain.latent(x, rate=0), dead.latent(x, rate=0)
+    assert (z_dead != medians.reshape(-1, 1, 1)).sum() < (z_plain != medians.reshape(-1, 1, 1)).sum()
+    blob = dead.encode(x, rate=0)
+    assert len(blob) <= len(plain.encode(x, rate=0))
+    assert np.array_equal(dead.decode(blob), dead.from_latent(z_dead, rate=0)[:80, :100])
+    with pytest.raises(ValueError, match="deadzone"):
+        WaveletAutoencoderConfig(lambdas=(0.002, 0.01), deadzone=(0.6, 0.1))
+    with pytest.raises(ValueError, match="deadzone"):
+        WaveletAutoencoderConfig(lambdas=(0.002, 0.01), deadzone=(0.1,))

@@ -276,9 +276,12 @@ class ContextBottleneckModel:
     def from_state_dict(cls, state: dict[str, Tensor]) -> ContextBottleneckModel:
         """Rebuild from state_dict() output (untrusted: ValueError naming the bad key)."""
         owner = "ContextBottleneckModel"
-        # 'predicted' is optional: tables saved before prediction existed predict nothing
-        check_keys(state, {"cdf", "cdf_lengths", "offsets", "medians", "contexts", "precision"}, owner,
-                   optional=frozenset({"predicted"}))
+        # 'predicted' is required: a state without it was fitted for the narrower contexts of mediatok before
+        # prediction existed, and its files would decode to other values under today's contexts
+        if isinstance(state, dict) and "contexts" in state and "predicted" not in state:
+            raise ValueError(f"{owner} state has no 'predicted': its tables were fitted for an older context "
+                             "definition; refit them (ContextBottleneckModel.fit) or re-export the model")
+        check_keys(state, {"cdf", "cdf_lengths", "offsets", "medians", "contexts", "precision", "predicted"}, owner)
         flat, lengths = state_int(state, "cdf", 1, owner), state_int(state, "cdf_lengths", 1, owner)
         if lengths.numel() == 0 or int(lengths.min()) < 3 or int(lengths.max()) > MAX_TABLE_VALUES + 2 \
                 or int(lengths.long().sum()) != flat.numel():
@@ -287,12 +290,11 @@ class ContextBottleneckModel:
         precision = int(state_int(state, "precision", 0, owner))
         cdf = torch.full((lengths.numel(), int(lengths.max())), 1 << min(max(precision, 0), 24), dtype=torch.int32)
         cdf[torch.arange(cdf.shape[1])[None] < lengths[:, None].long()] = flat.to(torch.int32)
-        predicted = state_int(state, "predicted", 1, owner) if "predicted" in state else None
-        if predicted is not None and predicted.numel() and (int(predicted.min()) < 0 or int(predicted.max()) > 1):
+        predicted = state_int(state, "predicted", 1, owner)
+        if predicted.numel() and (int(predicted.min()) < 0 or int(predicted.max()) > 1):
             raise ValueError(f"{owner} state 'predicted' must hold 0 or 1 per channel")
         return cls(cdf, lengths, state_int(state, "offsets", 1, owner), state_float(state, "medians", 1, owner),
-                   int(state_int(state, "contexts", 0, owner)), precision,
-                   None if predicted is None else predicted.bool())
+                   int(state_int(state, "contexts", 0, owner)), precision, predicted.bool())
 
 
 __all__ = ["ContextBottleneckModel", "contexts_of", "residuals_of", "symbols_of"]

@@ -181,6 +181,7 @@ def test_predicted_channels_survive_the_state(tmp_path):
     assert torch.equal(loaded.predicted, model.predicted)
     y = smooth_latents(42)
     assert loaded.encode(y) == model.encode(y)
-    # tables saved before prediction existed have no 'predicted': they predict nothing
+    # tables saved before prediction existed (no 'predicted') were fitted for narrower contexts: refused, by name
     old = {k: v for k, v in model.state_dict().items() if k != "predicted"}
-    assert not ContextBottleneckModel.from_state_dict(old).predicted.any()
+    with pytest.raises(ValueError, match="older context definition"):
+        ContextBottleneckModel.from_state_dict(old)

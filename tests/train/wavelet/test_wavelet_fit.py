@@ -67,6 +67,16 @@ def test_image_recipe_trains_exports_and_evaluates(tmp_path, photo_folder):
     assert 0 < rows[1]["bpp"] < 2 * ours["bpp"] + 0.5 and rows[1]["psnr"] > 10
     assert (tmp_path / "eval" / "grid.png").exists()
     assert "| tiny-iw rate 2 (ours) |" in format_image_table(rows)
+    # export --set replaces config fields the weights do not depend on (the recipe's deadzone here)
+    from mediatok.train.export import main as export_main, network_from_checkpoint
+
+    assert codec.model.cfg.deadzone == (0.1, 0.1, 0.1)
+    _, net = network_from_checkpoint(ckpt, overrides={"deadzone": [0.3, 0.0, 0.2]})
+    assert net.cfg.deadzone == (0.3, 0.0, 0.2)
+    for bad in ("deadzone", "deadzone=[0.1,", "=1"):
+        with pytest.raises(SystemExit):
+            export_main([str(ckpt), str(tmp_path / "never"), "--prior-data", "", "--set", bad])
+    assert not (tmp_path / "never").exists()
 
 
 @pytest.mark.slow

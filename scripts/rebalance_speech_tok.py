@@ -1,19 +1,26 @@
 """Rebalance a shipped single-codebook speech tokenizer's codes on augmented training speech; writes a new folder.
 
     train clips --speed change (resampling, +-4-10 %) [+ AudioAugment]--> encoder latents
-        --mediatok.quantizers.rebalance_codebook--> codewords --Codebook.move_codes--> <out>/ (config + weights)
+        --mediatok.quantizers.rebalance_codebook--> codewords --Codebook.move_codes--> weights rounded to fp16
+        --the audio export hook's fit_prior on --prior-data (MarkovPrior, 80 min of training tokens, as
+          `mediatok.train.export`)--> <out>/ (config + weights + the refitted prior)
 
 Why: speech-tok-16k uses every code on its training voices but about 97 % of them on unseen speakers; codes that
 only the training voices reach are moved into the busiest cells of speech that mimics other voices (a resampled
-clip shifts pitch and formants together, a crude stand-in for another vocal tract). Only training clips are read.
-The tokens of the new folder differ from the old one's: .mtk files written by the old weights decode differently.
+clip shifts pitch and formants together, a crude stand-in for another vocal tract). The moves read only training
+clips; the prior fit reads training clips and the val split (to choose its context classes); no held-out clip.
+The tokens and the weights file change, so the model hash does: .mtk files of the old weights are refused.
 
-    OMP_NUM_THREADS=1 python scripts/rebalance_speech_tok.py pretrained/speech-tok-16k runs/st16-rebalanced
+    OMP_NUM_THREADS=1 python scripts/rebalance_speech_tok.py <step-8000 export> pretrained/speech-tok-16k
+
+(<step-8000 export>: the folder written by the export command in speech-tok-16k's CARD, i.e. pretrained/speech-tok-16k
+as of commit cc2f4d9; the shipped folder is already rebalanced, running the script on it would move codes again.)
 
 Measured on speech-tok-16k (defaults, 5.3 min on one thread; tokens only, no fine-tune): 976 codes moved; code use
 on the val split 96.5 -> 97.5 %, on speed-changed val 96.0 -> 97.8 %; held-out, all 1,177 clips 98.6 -> 99.3 %, the
-519 clips of `mediatok eval --limit 100` 97.1 -> 97.7 % (short of 99 %, so not shipped); val mel distance 0.430 ->
-0.433, STOI 0.745 -> 0.744 on 40 val clips. Its prior is the old one's: re-export to refit it before shipping.
+519 clips of `mediatok eval --limit 100` 97.1 -> 97.7 %; val mel distance 0.430 -> 0.433, STOI 0.745 -> 0.744 on 40
+val clips. The token prior is refitted at the end (`--prior-data ''` keeps the old one, which no longer matches the
+moved codes); the output is the shipped speech-tok-16k since the codebook rebalancing (see its CARD).
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ import torchaudio.functional as AF
 
 import mediatok
 from mediatok.quantizers.rebalance import rebalance_codebook
+from mediatok.train.export import entropy_fit, round_to_fp16
 from mediatok.train.audio import AudioAugment
 
 
@@ -65,6 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-usage", type=float, default=0.6)
     parser.add_argument("--max-moves", type=float, default=0.03)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prior-data", default="data/speech16k/wide",
+                        help="prepared data to refit the token prior on, as export does ('' keeps the old prior)")
+    parser.add_argument("--prior-minutes", type=float, default=80.0, help="minutes of training clips for the prior")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -91,6 +102,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"moved {res.moved.numel()} codes ({changed.numel()} codewords changed, mean distance to target after the "
           f"projector {gap:.3f}); fitted rows: {int((usage < 0.2).sum())} codes under 0.2x uniform, "
           f"max {float(usage.max()):.2f}x, {time.time() - start:.0f} s")
+    if args.prior_data:  # the tokens changed: refit the prior on what the fp16 weights emit, as export does
+        round_to_fp16(model)
+        codec.prior = entropy_fit(codec.family)(model, args.prior_data, minutes=args.prior_minutes)
+        print(f"prior refitted on {args.prior_minutes:g} min of {args.prior_data}, {time.time() - start:.0f} s")
     codec.save(args.out)
 
 

@@ -48,7 +48,7 @@ def test_tokens_round_trip_one_token_per_frame(codec, example):
 
 def test_bitstream_round_trip_matches_the_tokens(codec, example):
     blob = codec.encode(example, 16000)
-    assert len(blob) * 8 / (len(example) / 16000) < 650  # 600 bit/s of tokens; measured 544 with prior and header
+    assert len(blob) * 8 / (len(example) / 16000) < 650  # 600 bit/s of tokens; measured 549 with prior and header
     y, sr = mediatok.decode(blob)  # found from the header's short id
     assert sr == 16000 and y.shape == example.shape
     z, _ = codec.detokenize(codec.tokenize(example, 16000))

@@ -14,6 +14,7 @@ Every verb dispatches on the model's family (its modality, media I/O and evaluat
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -139,7 +140,10 @@ def _eval(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"limit": args.limit, "with_baselines": not args.no_baselines,
                                "progress": lambda xs: tqdm(xs, desc="eval", unit="file", file=sys.stderr)}
     if args.out:
-        options["out_dir"] = args.out
+        if "out_dir" in inspect.signature(fam.evaluate).parameters:
+            options["out_dir"] = args.out
+        else:
+            print(f"note: codec family {fam.name!r} makes no figures; --out {args.out} is not used", file=sys.stderr)
     rows = fam.evaluate(codec, args.data, **options)
     print(fam.format_table(rows))
     if args.json:

@@ -252,8 +252,11 @@ class Codec:
         tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous()
                    for k, v in self.model.state_dict().items()}
         tensors.update({k: torch.as_tensor(v).contiguous() for k, v in self.entropy_state().items()})
-        metadata = {"codec": self.family, "name": self.name, "mediatok_version": mediatok.__version__}
-        save_file(tensors, str(folder / "model.safetensors"), metadata=metadata)
+        # One metadata entry: safetensors keeps metadata in a hash map, so several keys come out in a different
+        # order from run to run, and the same weights would get another file hash (the model id in every header)
+        about = json.dumps({"codec": self.family, "name": self.name, "mediatok_version": mediatok.__version__},
+                           sort_keys=True)
+        save_file(tensors, str(folder / "model.safetensors"), metadata={"mediatok": about})
         (folder / "model.safetensors").chmod(0o644)
         (folder / "config.json").write_text(json.dumps(self.config_dict(), indent=2) + "\n")
         if card is not None:

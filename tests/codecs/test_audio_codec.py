@@ -82,6 +82,17 @@ def test_save_load_roundtrip_is_safetensors_and_json(tiny_codec, tmp_path):
     assert y.shape == x.shape
 
 
+def test_saving_the_same_weights_gives_the_same_file(tiny_codec, tmp_path):
+    """The file's hash is the model id in every bitstream header: saving again must not change it (safetensors
+    keeps metadata in a hash map, whose order varied between saves when there were several entries)."""
+    files = []
+    for i in range(4):
+        tiny_codec.save(tmp_path / f"m{i}")
+        files.append((tmp_path / f"m{i}" / "model.safetensors").read_bytes())
+    assert all(f == files[0] for f in files[1:])
+    assert mediatok.load(tmp_path / "m0").model_hash == mediatok.load(tmp_path / "m3").model_hash
+
+
 def test_decode_refuses_other_models_and_corruption(tiny_codec, tmp_path):
     blob = tiny_codec.encode(speechlike(1.0), 16000)
     other = SpeechCodec(tiny_codec.model, tiny_codec.prior, name="other", short_id="ot")

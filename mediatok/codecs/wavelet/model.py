@@ -2,7 +2,7 @@
 
     x (B, C, H, W) | (B, C, T) --packet (CDF 9/7, `levels`)--> (B, C * 4^L | C * 2^L, ...) --1x1 conv (+ optional
         residual blocks)--> y (B, N, ...) --* gain[r]--> y_r --EntropyBottleneck r (noise in training, rounding
-        after)--> y_r_hat --/ gain[r]--> decoder (conv + residual blocks + a linear skip) --inverse packet--> x_hat
+        after; with a fixed encoder, rounding in training too)--> y_r_hat --/ gain[r]--> decoder (conv + residual blocks + a linear skip) --inverse packet--> x_hat
 
 The design of WaLLoC (Jacobellis & Yadwadkar, "Learned Compression for Compressed Learning", 2024): the wavelet
 packet does the spatial (or temporal) decorrelation and downsampling for free, so the encoder can be almost linear
@@ -46,7 +46,8 @@ class WaveletAutoencoderConfig:
     train_encoder: bool = True  # False: the analysis map and the gains keep their start (principal components, one
     # uniform step 1 / (peak * sqrt(lambda)) per rate) and training fits the decoder alone. A factorized bottleneck's
     # rate estimate charges for near-zero values that a context coder codes almost free, so an encoder learnt against
-    # it may zero detail the shipped coder keeps cheaply (image-wavelet's card has the measurement and its caveat)
+    # it may zero detail the shipped coder keeps cheaply (image-wavelet's card has the measurement and its caveat).
+    # With it False, the decoder trains on the rounded latents a file holds, not on the noisy ones
     deadzone: tuple[float, ...] = ()  # per rate, in steps: the encoder rounds the channels its coder does not
     # predict to sign(y) floor(|y| + 0.5 - deadzone), so values within 0.5 + deadzone of zero become zero, which the
     # context coder codes nearly free. The decoder is unchanged. On image-wavelet's val photos, 0.1 was level with
@@ -291,8 +292,20 @@ class WaveletAutoencoder(nn.Module):
         r = self.rate_index(rate)
         y = self.encode_latents(x, r)
         y_hat, likelihoods = self.bottlenecks[r](y)
+        if self.training and not self.cfg.train_encoder:
+            # Nothing upstream learns, so the decoder can train on the values a file will hold (rounded around the
+            # medians, with the rate's deadzone) instead of the noisy stand-in that a learnt encoder needs. The
+            # codec leaves the channels its coder predicts out of the deadzone; here every channel has it.
+            y_hat = self._hard_quantize(y.detach(), r)
         aux = sum(eb.loss() for eb in self.bottlenecks)
         return WaveletOutput(self.decode_latents(y_hat, r), likelihoods, r, self.cfg.lambdas[r], aux)
+
+    def _hard_quantize(self, y: Tensor, r: int) -> Tensor:
+        medians = self.bottlenecks[r]._get_medians().detach().reshape(1, -1, *([1] * (y.ndim - 2)))
+        d = y - medians
+        deadzone = self.cfg.deadzone[r] if self.cfg.deadzone else 0.0
+        q = torch.sign(d) * torch.floor(d.abs() + (0.5 - deadzone)) if deadzone > 0 else torch.round(d)
+        return q + medians
 
     @property
     def bitrate(self) -> float:

@@ -47,3 +47,29 @@ def test_entropy_models_start_fitted_to_the_latents():
     with torch.no_grad():
         bits = [float(-n(x, rate=0).likelihoods.log2().sum()) / (x.shape[0] * 64 * 64) for n in (fresh, started)]
     assert bits[1] < 0.5 * bits[0]
+
+
+def test_a_fixed_encoder_trains_the_decoder_on_rounded_latents():
+    """With train_encoder False, a training pass decodes the latents a file holds (rounded around the medians, with
+    the rate's deadzone); a learnt encoder still gets the noisy ones it needs for gradients."""
+    import dataclasses
+
+    x = crops()
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(network(24).cfg, train_encoder=False, deadzone=(0.3, 0.0))
+    fixed = WaveletAutoencoder(cfg)
+    fixed.init_from_packets(x)
+    fixed.train()
+    with torch.no_grad():
+        y = fixed.encode_latents(x, 0)
+        medians = fixed.bottlenecks[0]._get_medians().reshape(1, -1, 1, 1)
+        d = y - medians
+        expected = torch.sign(d) * torch.floor(d.abs() + 0.2) + medians  # 0.5 - deadzone
+        assert not torch.equal(expected, torch.round(d) + medians)  # the deadzone moves some values
+        assert torch.allclose(fixed(x, rate=0).reconstruction, fixed.decode_latents(expected, 0), atol=1e-6)
+        learnt = WaveletAutoencoder(dataclasses.replace(cfg, train_encoder=True))
+        learnt.load_state_dict(fixed.state_dict())
+        learnt.train()
+        torch.manual_seed(1)
+        noisy = learnt(x, rate=0).reconstruction
+        assert not torch.allclose(noisy, fixed.decode_latents(expected, 0), atol=1e-4)

@@ -27,7 +27,7 @@ from torch import Tensor
 from mediatok.codecs.audio.codec import SpeechCodec, chunked
 from mediatok.codecs.base import Codec, Prepared, header_int
 from mediatok.codecs.image.codec import UINT8_RGB, image_facts, image_to_tensor, restore_image, tiles
-from mediatok.codecs.wavelet.model import WaveletAutoencoder, WaveletAutoencoderConfig
+from mediatok.codecs.wavelet.model import WaveletAutoencoder, WaveletAutoencoderConfig, round_latents
 from mediatok.entropy.bottleneck import MAX_SYMBOLS, BottleneckModel
 from mediatok.entropy.context import ContextBottleneckModel
 
@@ -184,13 +184,9 @@ class _RateCoding:
         channels are thumbnails whose values are not centred on zero: a deadzone there would only bias them."""
         shape = (-1, *([1] * (y.ndim - 1)))
         prior = self.rate_priors[r]
-        d = y - prior.medians.float().reshape(shape)
-        q = torch.round(d)
-        deadzone = self.model.cfg.deadzone[r] if self.model.cfg.deadzone else 0.0
-        if deadzone > 0:
-            raw = ~getattr(prior, "predicted", torch.zeros(d.shape[0], dtype=torch.bool)).to(d.device).reshape(shape)
-            q = torch.where(raw, torch.sign(d) * torch.floor(d.abs() + (0.5 - deadzone)), q)
-        return q + prior.medians.float().reshape(shape)
+        predicted = getattr(prior, "predicted", None)
+        return round_latents(y, prior.medians.float().reshape(shape), self.model.deadzone(r),
+                             None if predicted is None else predicted.to(y.device).reshape(shape))
 
     def tokenize(self, x: Any, rate: int | None = None, **kwargs: Any) -> Tensor:
         """Media -> int64 symbols (N, *s): the latents rounded around the rate's medians (what the file codes)."""
@@ -277,7 +273,11 @@ class WaveletImageCodec(_RateCoding, Codec):
         return restore_image(y, facts)
 
     def encode_latents(self, x: Tensor, rate: int | None = None) -> Tensor:
-        """x (3, H', W') -> latents (N, H'/f, W'/f), tile by tile with `margin` positions of context.
+        """x (3, H', W') -> latents (N, H'/f, W'/f) as the file stores them (`latents_before_rounding`, rounded)."""
+        return self._round(self.latents_before_rounding(x, rate), self.model.rate_index(rate))
+
+    def latents_before_rounding(self, x: Tensor, rate: int | None = None) -> Tensor:
+        """x (3, H', W') -> the rate's float latents (N, H'/f, W'/f), tile by tile with `margin` positions of context.
 
         The image is extended periodically by BORDER latent positions on every side, so that each tile sees what
         one periodic pass over the whole image would, and the decoder can extend the latents the same way: the
@@ -291,7 +291,7 @@ class WaveletImageCodec(_RateCoding, Codec):
         for (t0, t1, l0, l1), (c0, c1, d0, d1) in tiles(h, w, self.encode_tile, self.margin):
             y = self.model.encode_latents(xp[None, :, c0 * f : (c1 + 2 * b) * f, d0 * f : (d1 + 2 * b) * f], rate)[0]
             out[:, t0:t1, l0:l1] = y[:, t0 - c0 + b : t1 - c0 + b, l0 - d0 + b : l1 - d0 + b]
-        return self._round(out, self.model.rate_index(rate))  # what the file stores (the coder's rounding is a no-op)
+        return out
 
     def decode_latents(self, y_hat: Tensor, rate: int | None = None) -> Tensor:
         """Latents (N, h, w) -> image (3, h f, w f), tile by tile with `margin` positions of context (the latents

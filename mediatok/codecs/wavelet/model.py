@@ -2,7 +2,8 @@
 
     x (B, C, H, W) | (B, C, T) --packet (CDF 9/7, `levels`)--> (B, C * 4^L | C * 2^L, ...) --1x1 conv (+ optional
         residual blocks)--> y (B, N, ...) --* gain[r]--> y_r --EntropyBottleneck r (noise in training, rounding
-        after; with a fixed encoder, rounding in training too)--> y_r_hat --/ gain[r]--> decoder (conv + residual blocks + a linear skip) --inverse packet--> x_hat
+        after; with a fixed encoder, rounding in training too)--> y_r_hat --/ gain[r]--> decoder (conv + residual
+        blocks + a linear skip) --inverse packet--> x_hat
 
 The design of WaLLoC (Jacobellis & Yadwadkar, "Learned Compression for Compressed Learning", 2024): the wavelet
 packet does the spatial (or temporal) decorrelation and downsampling for free, so the encoder can be almost linear
@@ -24,6 +25,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mediatok.codecs.wavelet.transform import ipacket1d, ipacket2d, packet1d, packet2d, packet2d_numpy
+
+
+def round_latents(y: Tensor, medians: Tensor, deadzone: float = 0.0, exempt: Tensor | None = None) -> Tensor:
+    """y rounded to integers around `medians` (broadcast to y): the values a file stores. With a deadzone, d = y -
+    medians goes to sign(d) floor(|d| + 0.5 - deadzone), so values within 0.5 + deadzone of zero become zero;
+    channels where `exempt` (a boolean mask broadcast to y) is set are rounded plainly."""
+    d = y - medians
+    q = torch.round(d)
+    if deadzone > 0:
+        dead = torch.sign(d) * torch.floor(d.abs() + (0.5 - deadzone))
+        q = dead if exempt is None else torch.where(exempt, q, dead)
+    return q + medians
 
 
 @dataclass
@@ -296,16 +309,14 @@ class WaveletAutoencoder(nn.Module):
             # Nothing upstream learns, so the decoder can train on the values a file will hold (rounded around the
             # medians, with the rate's deadzone) instead of the noisy stand-in that a learnt encoder needs. The
             # codec leaves the channels its coder predicts out of the deadzone; here every channel has it.
-            y_hat = self._hard_quantize(y.detach(), r)
+            medians = self.bottlenecks[r]._get_medians().detach().reshape(1, -1, *([1] * (y.ndim - 2)))
+            y_hat = round_latents(y.detach(), medians, self.deadzone(r))
         aux = sum(eb.loss() for eb in self.bottlenecks)
         return WaveletOutput(self.decode_latents(y_hat, r), likelihoods, r, self.cfg.lambdas[r], aux)
 
-    def _hard_quantize(self, y: Tensor, r: int) -> Tensor:
-        medians = self.bottlenecks[r]._get_medians().detach().reshape(1, -1, *([1] * (y.ndim - 2)))
-        d = y - medians
-        deadzone = self.cfg.deadzone[r] if self.cfg.deadzone else 0.0
-        q = torch.sign(d) * torch.floor(d.abs() + (0.5 - deadzone)) if deadzone > 0 else torch.round(d)
-        return q + medians
+    def deadzone(self, rate: int) -> float:
+        """The deadzone of a rate index, in steps (0 without one)."""
+        return self.cfg.deadzone[rate] if self.cfg.deadzone else 0.0
 
     @property
     def bitrate(self) -> float:
@@ -315,4 +326,4 @@ class WaveletAutoencoder(nn.Module):
         return self.cfg.measured_rate[self.rate_index(None)]
 
 
-__all__ = ["WaveletAutoencoder", "WaveletAutoencoderConfig", "WaveletOutput"]
+__all__ = ["WaveletAutoencoder", "WaveletAutoencoderConfig", "WaveletOutput", "round_latents"]

@@ -18,6 +18,7 @@ import torch
 
 from mediatok.codecs.wavelet.codec import (WaveletAudioAutoencoder, WaveletAudioCodec, WaveletImageAutoencoder,
                                            WaveletImageCodec, bottleneck_models)
+from mediatok.codecs.wavelet.model import round_latents
 from mediatok.entropy.context import ContextBottleneckModel
 
 
@@ -39,23 +40,22 @@ def fit_image_rates(model: WaveletImageAutoencoder, data_root: str | Path, image
     codec = WaveletImageCodec(model, rate_priors=priors, model_hash=bytes(3))  # a shipped header's size, near enough
     if contexts > 0:
         crops = [_centre_crop(p, context_crop) for p in read_folder(Path(data_root) / "train")[:context_images]]
-        medians = {r: priors[r].medians for r in priors}
-        # Which channels the coder predicts is chosen on plainly rounded latents; the deadzone applies to the
-        # others only, so the tables are then refitted on the latents the deadzone gives.
-        deadzone, model.cfg.deadzone = model.cfg.deadzone, ()
-        try:
+        images_in = [codec.prepare(p).x for p in crops]
+        for r in range(model.cfg.num_rates):
             with torch.inference_mode():
-                priors = {r: ContextBottleneckModel.fit([codec.latent(p, rate=r) for p in crops], medians[r],
-                                                        num_contexts=contexts) for r in range(model.cfg.num_rates)}
-        finally:
-            model.cfg.deadzone = deadzone
+                latents = [codec.latents_before_rounding(x, r) for x in images_in]
+            medians = priors[r].medians
+            # fit rounds plainly: which channels the coder predicts is chosen on those values; the deadzone then
+            # applies to the other channels, and the tables are refitted on the values it gives
+            fitted = ContextBottleneckModel.fit(latents, medians, num_contexts=contexts)
+            deadzone = model.deadzone(r)
+            if deadzone > 0:
+                column = (-1, 1, 1)
+                stored = [round_latents(y, medians.float().reshape(column), deadzone,
+                                        fitted.predicted.reshape(column)) for y in latents]
+                fitted = ContextBottleneckModel.fit(stored, medians, num_contexts=contexts, predict=fitted.predicted)
+            priors[r] = fitted
         codec = WaveletImageCodec(model, rate_priors=priors, model_hash=bytes(3))
-        if any(deadzone):
-            with torch.inference_mode():
-                priors = {r: ContextBottleneckModel.fit([codec.latent(p, rate=r) for p in crops], medians[r],
-                                                        num_contexts=contexts, predict=priors[r].predicted)
-                          for r in range(model.cfg.num_rates)}
-            codec = WaveletImageCodec(model, rate_priors=priors, model_hash=bytes(3))
     photos = read_folder(Path(data_root) / "val")[:images]
     pixels = sum(p.shape[0] * p.shape[1] for p in photos)
     with torch.inference_mode():

@@ -1,6 +1,7 @@
 """Losses, discriminators and the framed STFT pair behave as their definitions say."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from mediatok.codecs.blocks import FramedISTFT, FramedSTFT
@@ -56,3 +57,68 @@ def test_discriminator_losses_have_the_least_squares_optimum():
     d = discriminator_loss(real, fake)
     adv, fm = generator_losses(real, disc(x))
     assert d > 0 and adv >= 0 and fm < 1e-6  # identical input: features match exactly
+
+
+def _example_speech() -> torch.Tensor:
+    import soundfile as sf
+    from pathlib import Path
+
+    y, sr = sf.read(Path(__file__).parents[2] / "examples" / "speech.wav", dtype="float32")
+    assert sr == 16000 and y.ndim == 1
+    return torch.from_numpy(y)[None, None]
+
+
+def test_intelligibility_loss_tracks_pystoi_on_real_speech():
+    """The differentiable STOI agrees with pystoi (the evaluation's measure) on noisy copies of a real recording."""
+    pystoi = pytest.importorskip("pystoi")
+    from mediatok.train.audio.losses import IntelligibilityLoss
+
+    y = _example_speech()
+    g = torch.Generator().manual_seed(0)
+    loss = IntelligibilityLoss(16000)
+    ours = []
+    for snr_db in (20.0, 5.0, -5.0):
+        noise = torch.randn(y.shape, generator=g)
+        x = y + noise * (y.square().mean() / 10 ** (snr_db / 10)).sqrt()
+        ours.append(float(loss.score(x, y)))
+        reference = pystoi.stoi(y[0, 0].numpy(), x[0, 0].numpy(), 16000)
+        assert abs(ours[-1] - reference) < 0.04, (snr_db, ours[-1], reference)
+    assert ours[0] > ours[1] > ours[2]
+    assert float(loss(y, y)) < 1e-4
+
+
+def test_intelligibility_loss_gradient_raises_the_score():
+    from mediatok.train.audio.losses import IntelligibilityLoss
+
+    y = _example_speech()[..., :16000]
+    g = torch.Generator().manual_seed(1)
+    x = (y + 0.3 * y.abs().max() * torch.randn(y.shape, generator=g)).requires_grad_(True)
+    loss = IntelligibilityLoss(16000)
+    opt = torch.optim.Adam([x], lr=1e-3)
+    with torch.no_grad():
+        first = float(loss(x, y))
+    for _ in range(20):
+        opt.zero_grad()
+        value = loss(x, y)
+        value.backward()
+        assert torch.isfinite(x.grad).all()
+        opt.step()
+    with torch.no_grad():
+        assert float(loss(x, y)) < first - 0.02
+
+
+def test_intelligibility_term_only_when_weighted_and_not_in_checkpoints():
+    from types import SimpleNamespace
+
+    from mediatok.train.audio import AudioLosses, AudioLossWeights
+
+    y = _example_speech()[..., :16000]
+    out = SimpleNamespace(reconstruction=y + 0.01 * torch.randn_like(y), commit_loss=torch.zeros(()))
+    plain = AudioLosses(16000, (320,))
+    assert "stoi" not in plain(y, out)
+    weighted = AudioLosses(16000, (320,), weights=AudioLossWeights(stoi=0.5))
+    terms = weighted(y, out)
+    assert 0 < float(terms["stoi"]) < 0.2
+    assert set(plain.state_dict()) == set(weighted.state_dict())  # old checkpoints load into runs with the term
+    with pytest.raises(ValueError, match="at least 30 frames"):
+        weighted(y[..., :4000], SimpleNamespace(reconstruction=y[..., :4000], commit_loss=torch.zeros(())))

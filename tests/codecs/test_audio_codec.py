@@ -148,6 +148,11 @@ def test_file_input_int16_and_stereo(tiny_codec, tmp_path):
     pcm = (x * 32767).astype(np.int16)
     y16, _ = tiny_codec.decode(tiny_codec.encode(pcm, 16000))
     assert y16.shape == (16000,)
+    frozen = x.copy()
+    frozen.flags.writeable = False  # as np.load(..., mmap_mode="r") gives them
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tiny_codec.encode(frozen, 16000) == tiny_codec.encode(x, 16000)
 
 
 def test_config_refuses_unknown_keys():

@@ -100,7 +100,8 @@ class SpeechCodec(Codec):
         if isinstance(x, np.ndarray):
             if x.dtype == np.int16:
                 x = x.astype(np.float32) / 32768.0
-            x = torch.from_numpy(np.ascontiguousarray(x))
+            x = np.ascontiguousarray(x)
+            x = torch.from_numpy(x if x.flags.writeable else x.copy())  # read-only arrays (np.load's mmap) too
         if not isinstance(x, Tensor):
             raise TypeError(f"x must be a tensor, a numpy array or a file path, got {type(x).__name__}")
         if not x.is_floating_point():

@@ -245,7 +245,8 @@ def image_to_tensor(x: Any) -> tuple[int, Tensor]:
         kind = UINT8_GRAY if x.ndim == 2 else UINT8_RGB
         if x.ndim == 2:
             x = np.repeat(x[..., None], 3, axis=2)
-        return kind, torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1).float().div_(255)
+        # astype copies: a read-only array (np.asarray of a PIL image) must not reach torch.from_numpy
+        return kind, torch.from_numpy(x.astype(np.float32)).permute(2, 0, 1).div_(255)
     if isinstance(x, Tensor):
         if not x.is_floating_point():
             raise TypeError(f"expected a float image tensor (3, H, W) in [0, 1], got {x.dtype}; pass x.float() / 255")

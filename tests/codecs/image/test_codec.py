@@ -39,6 +39,25 @@ def test_every_kind_round_trips_to_its_kind_and_size(small_codec, tmp_path, size
             assert y.dtype == (torch.float32 if kind is torch.Tensor else np.uint8), name
 
 
+def test_read_only_arrays_encode_without_warnings():
+    """np.asarray of a PIL image is read-only; it must encode like a writable copy, without torch's warning about
+    non-writable arrays. A fresh interpreter: torch gives that warning once per process, so an earlier test could
+    have used it up."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import numpy as np; from PIL import Image; from image_helpers import make_codec, photo_like\n"
+        "codec = make_codec(); img = photo_like(24, 40, seed=4); frozen = np.asarray(Image.fromarray(img))\n"
+        "assert not frozen.flags.writeable\n"
+        "assert codec.encode(frozen) == codec.encode(img.copy())\n"
+    )
+    proc = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).parent, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_bitstream_matches_tokens_and_detokenize(small_codec):
     img = photo_like(37, 53)
     tokens = small_codec.tokenize(img)

@@ -1,6 +1,8 @@
-"""The inputs behind tests/expected/speech-16k.json: a few encodes whose bytes must never change silently.
+"""The inputs behind tests/expected/<model>.json: a few encodes whose bytes must never change silently.
 
-Regenerate on purpose only (a new model or a new format): `python tests/codecs/golden_inputs.py --write`.
+One file per shipped speech model: speech-16k (v2, short id s16b) and speech-16k-v1 (short id s16, kept shipped
+so that its files still decode). Regenerate on purpose only (a new model or a new format):
+`python tests/codecs/golden_inputs.py --model speech-16k --write`.
 """
 from __future__ import annotations
 
@@ -13,7 +15,12 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPECTED = ROOT / "tests" / "expected" / "speech-16k.json"
+GOLDEN_MODELS = ("speech-16k", "speech-16k-v1")
+
+
+def expected_path(model: str) -> Path:
+    """Where the golden digests of `model` are kept."""
+    return ROOT / "tests" / "expected" / f"{model}.json"
 
 
 def golden_cases() -> dict[str, tuple]:
@@ -47,12 +54,13 @@ if __name__ == "__main__":
 
     sys.path.insert(0, str(Path(__file__).parent))
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--write", action="store_true", help="rewrite tests/expected/speech-16k.json")
+    p.add_argument("--model", default="speech-16k", choices=GOLDEN_MODELS)
+    p.add_argument("--write", action="store_true", help="rewrite tests/expected/<model>.json")
     args = p.parse_args()
     import mediatok
 
     warnings.simplefilter("ignore")
-    got = digests(mediatok.load("speech-16k"))
+    got = digests(mediatok.load(args.model))
     print(json.dumps(got, indent=2))
     if args.write:
-        EXPECTED.write_text(json.dumps(got, indent=2) + "\n")
+        expected_path(args.model).write_text(json.dumps(got, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""The shipped speech-16k model's bitstreams stay byte-identical across refactors (tests/expected/speech-16k.json)."""
+"""The shipped speech models' bitstreams stay byte-identical across refactors (tests/expected/<model>.json)."""
 from __future__ import annotations
 
 import json
@@ -7,14 +7,14 @@ import warnings
 import pytest
 
 import mediatok
-from golden_inputs import EXPECTED, ROOT, digests
-
-pytestmark = pytest.mark.skipif(not (ROOT / "pretrained" / "speech-16k" / "config.json").exists(),
-                                reason="pretrained/speech-16k not present")
+from golden_inputs import GOLDEN_MODELS, ROOT, digests, expected_path
 
 
-def test_shipped_bitstreams_are_unchanged():
+@pytest.mark.parametrize("model", GOLDEN_MODELS)
+def test_shipped_bitstreams_are_unchanged(model):
+    if not (ROOT / "pretrained" / model / "config.json").exists():
+        pytest.skip(f"pretrained/{model} not present")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the 44.1 kHz case resamples with a notice
-        got = digests(mediatok.load("speech-16k"))
-    assert got == json.loads(EXPECTED.read_text())
+        got = digests(mediatok.load(model))
+    assert got == json.loads(expected_path(model).read_text())

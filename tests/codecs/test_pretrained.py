@@ -37,3 +37,19 @@ def test_shipped_model_encodes_with_two_threads():
     finally:
         torch.set_num_threads(threads)
     assert tokens.shape == (4, -(-len(x) // 320)) and int(tokens.max()) < 1024
+
+
+def test_files_of_the_first_speech_model_still_decode_by_their_header():
+    """speech-16k v2 (short id s16b) replaced v1 as the default; v1 stays shipped as speech-16k-v1 (short id s16),
+    so its files decode through their header, with the weights that wrote them."""
+    from mediatok.entropy import unpack
+
+    if not (ROOT / "pretrained" / "speech-16k-v1" / "config.json").exists():
+        pytest.skip("pretrained/speech-16k-v1 not present")
+    x = torch.from_numpy(load_audio(ROOT / "examples" / "speech.wav", 16000))
+    old, new = mediatok.load("speech-16k-v1"), mediatok.load("speech-16k")
+    old_blob, new_blob = old.encode(x, sample_rate=16000), new.encode(x, sample_rate=16000)
+    assert unpack(old_blob)[0]["model"] == "s16" and unpack(new_blob)[0]["model"] == "s16b"
+    y, sr = mediatok.decode(old_blob)
+    assert sr == 16000 and torch.equal(torch.as_tensor(y), torch.as_tensor(old.decode(old_blob)[0]))
+    assert not torch.equal(torch.as_tensor(y), torch.as_tensor(new.decode(new_blob)[0]))

@@ -1,6 +1,6 @@
 """Golden sha256s of entropy-coded bytes and integer tables, recorded before the grid/sparse/numba rework.
 
-The shipped speech-16k bitstreams, fitted priors and quantize_pmf's CDFs must stay bit-identical.
+The shipped speech-16k-v1 bitstreams, fitted priors and quantize_pmf's CDFs must stay bit-identical.
 Regenerate on purpose only: `.venv/bin/python tests/entropy/test_golden_bytes.py --write`.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from mediatok.entropy import (FrequencyPrior, MarkovPrior, encode_categorical, g
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = ROOT / "tests" / "expected" / "entropy_golden.json"
-SHIPPED = ROOT / "pretrained" / "speech-16k" / "model.safetensors"
+SHIPPED = ROOT / "pretrained" / "speech-16k-v1" / "model.safetensors"  # the model the digests were recorded with
 
 
 def _sha(x: bytes | torch.Tensor) -> str:

@@ -15,7 +15,7 @@ from mediatok import BitstreamError
 from mediatok.entropy import (BottleneckModel, EntropyModel, FrequencyPrior, MarkovPrior, RawIndices,
                               entropy_model_from_state_dict, prior_from_state_dict)
 
-SHIPPED = Path(__file__).resolve().parents[2] / "pretrained" / "speech-16k" / "model.safetensors"
+SHIPPED = Path(__file__).resolve().parents[2] / "pretrained" / "speech-16k-v1" / "model.safetensors"
 GRIDS = [(3, 40), (3, 6, 7), (3, 3, 4, 5)]  # (Q, T), (Q, h, w), (Q, d, h, w)
 
 

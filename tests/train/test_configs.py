@@ -17,6 +17,7 @@ from mediatok.train.cli import train_main
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 SHIPPED = ROOT / "pretrained" / "speech-16k"
+SHIPPED_V1 = ROOT / "pretrained" / "speech-16k-v1"  # what the tokenizer and v2 recipes start from
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
@@ -101,10 +102,22 @@ def test_speech_tok_16k_recipe_starts_from_speech_16k_with_a_fresh_single_codebo
     assert isinstance(codec.quantizer, LCQuantizer)
     assert (codec.num_codebooks, codec.quantizer.codebook_size, codec.cfg.frame_rate, codec.bitrate) == (1, 4096, 50.0, 600.0)
     assert not bool(codec.quantizer.codebook.initialized)  # CodebookFromLatents seeds it when the run starts
-    shipped = SpeechCodec.load(SHIPPED).model.state_dict()
+    shipped = SpeechCodec.load(SHIPPED_V1).model.state_dict()
     for key, value in codec.state_dict().items():
         if not key.startswith("quantizer."):
             assert torch.equal(value, shipped[key]), key
+
+
+def test_speech_16k_v2_recipe_starts_from_v1_with_the_stoi_term_on_the_wide_set():
+    cli = train_main(["--config", str(ROOT / "configs/audio/speech-16k-v2-cpu.yaml"), "--trainer.devices", "1",
+                      "--trainer.strategy", "auto", "--trainer.logger", "false"], run=False)
+    module, data = cli.model, cli.datamodule
+    assert module.losses.weights.stoi == 10.0 and module.discriminator is None
+    assert data.hparams.root == "data/speech16k/wide" and data.augment is not None
+    v1 = SpeechCodec.load(SHIPPED_V1).model.state_dict()
+    assert all(torch.equal(v, v1[k]) for k, v in module.codec.state_dict().items())
+    # v2 is that network, retrained: same settings as the shipped speech-16k
+    assert module.codec.cfg.to_dict() == json.loads((SHIPPED / "config.json").read_text())["model"]
 
 
 @pytest.mark.skipif(not (TOKENIZER_SHIPPED / "config.json").exists(), reason="pretrained/speech-tok-16k not present")

@@ -6,6 +6,9 @@ Sources (../shared/DATA.md; train on them, commit none of their files):
     mate-backgrounds usr/share/backgrounds/mate/nature/*.jpg     GPL-2+ (test only: never trained on, so the shipped
                                                                  weights owe nothing to it)
     ukui-wallpapers  usr/share/backgrounds/*                    CC-BY-SA-3.0 (Ubuntu Kylin community)
+    plasma-workspace-wallpapers  usr/share/wallpapers/<name>/contents/images/<largest>   GPL-2+ (selection only:
+                                                                 never trained on; chooses post-training steps
+                                                                 such as codebook rebalancing without the test set)
     scikit-image     skimage/data/<colour photos listed below>  CC0 / public domain (see each loader's docstring)
 
 Run from the repository root::
@@ -16,12 +19,15 @@ Output::
 
     data/images/{train,val,test}/<name>.png   RGB, long side at most 1024 px (Lanczos downscale, never upscaled)
     data/images/test512/<name>.png            centre 512 x 512 crops of the test photos whose short side >= 512
+    data/images/select/<name>.png             the selection photos (plasma-workspace-wallpapers), long side <= 1536
     data/images/SOURCES.tsv                   split, name, package, source path, licence, original size, kept size
     data/images/REJECTED.tsv                  every candidate left out and why
 
 Which files are photographs (decided on each image's pixels, after EXIF rotation, identically for all sources):
   1. opencv-doc: JPEG files only (its 1,700+ PNGs are diagrams, plots and screenshots; a JPEG there is nearly
-     always a camera picture). ukui-wallpapers: all files. scikit-image: the colour photographs in PHOTOS.
+     always a camera picture). ukui-wallpapers: all files. plasma-workspace-wallpapers: the largest size of each
+     wallpaper (about half are photographs, the rest renders and paintings that pass rules 2-4). scikit-image: the
+     colour photographs in PHOTOS.
   2. size: the short side is at least MIN_SIDE (192) pixels (tutorial thumbnails and icons are smaller).
   3. colour: Hasler-Suesstrunk colourfulness >= MIN_COLOURFULNESS (8): grayscale and near-grey pictures are
      left out (the codec is for colour photos; the prototype of issue 11 shows colour diversity matters).
@@ -52,12 +58,14 @@ from PIL import Image, ImageOps
 
 from debian import unpack_packages  # scripts/debian.py, beside this script
 
-PACKAGES = ("opencv-doc", "ukui-wallpapers", "mate-backgrounds")
+PACKAGES = ("opencv-doc", "ukui-wallpapers", "mate-backgrounds", "plasma-workspace-wallpapers")
 OPENCV_DIR = "usr/share/doc/opencv-doc"
 WALLPAPER_DIR = "usr/share/backgrounds"
 MATE_DIR = "usr/share/backgrounds/mate/nature"
+PLASMA_DIR = "usr/share/wallpapers"
 LICENCES = {"opencv-doc": "BSD-3-Clause/Apache-2.0 (OpenCV docs)", "ukui-wallpapers": "CC-BY-SA-3.0",
             "mate-backgrounds": "GPL-2+ (test only)",
+            "plasma-workspace-wallpapers": "GPL-2+ (selection only)",
             "skimage": "CC0/public domain"}
 # scikit-image's colour photographs (file in skimage/data, licence from the loader's docstring)
 PHOTOS = {"astronaut.png": "public domain (NASA)", "coffee.png": "CC0 (Rachel Michetti)",
@@ -73,6 +81,9 @@ MAX_LONG_SIDE = 1024
 # Test-only photos keep more pixels: issue 11 measures codebook use over held-out images giving >= 10 tokens per
 # code (16384 codes at f8 need 10.5 MP); at 1536 px the twelve MATE photos give about 17 MP.
 TEST_ONLY_PACKAGES = {"mate-backgrounds": 1536}
+# A third held-out set, from another source, for choices made after training (which steps to run on a trained
+# network, with what strength) so that the test photos are looked at once, for the final table.
+SELECT_ONLY_PACKAGES = {"plasma-workspace-wallpapers": 1536}
 TEST_CROP = 512
 HELD_OUT = {"skimage-chelsea"}  # examples/chelsea.png
 
@@ -89,7 +100,7 @@ class Candidate:
 
 def extract(raw_dir: Path) -> Path:
     """Download and unpack the Debian packages into raw_dir (once); return raw_dir."""
-    if all((raw_dir / d).is_dir() for d in (OPENCV_DIR, WALLPAPER_DIR, MATE_DIR)):
+    if all((raw_dir / d).is_dir() for d in (OPENCV_DIR, WALLPAPER_DIR, MATE_DIR, PLASMA_DIR)):
         return raw_dir
     unpack_packages(PACKAGES, raw_dir)
     return raw_dir
@@ -112,10 +123,23 @@ def candidates(raw_dir: Path) -> list[Candidate]:
     for p in sorted(mate.iterdir()):
         if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg"):
             found.append(Candidate(_name("mate", p.relative_to(mate)), "mate-backgrounds", p, LICENCES["mate-backgrounds"]))
+    plasma = raw_dir / PLASMA_DIR
+    for folder in sorted(p for p in plasma.iterdir() if (p / "contents" / "images").is_dir()):
+        # every wallpaper comes in several sizes of one picture: the largest stands for it
+        sizes = [p for p in (folder / "contents" / "images").iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+        if sizes:
+            largest = max(sizes, key=lambda p: (_pixels(p), p.name))
+            found.append(Candidate(f"plasma-{folder.name}", "plasma-workspace-wallpapers", largest,
+                                   LICENCES["plasma-workspace-wallpapers"]))
     data = Path(skimage.__file__).parent / "data"
     for file, licence in PHOTOS.items():
         found.append(Candidate(_name("skimage", Path(file)), "skimage", data / file, licence))
     return found
+
+
+def _pixels(path: Path) -> int:
+    with Image.open(path) as im:
+        return im.size[0] * im.size[1]
 
 
 def _name(source: str, rel: Path) -> str:
@@ -124,9 +148,11 @@ def _name(source: str, rel: Path) -> str:
 
 def split_of(name: str, package: str = "") -> str:
     """The fixed split of a photo by its name: sha256(name) mod 10 == 0 -> test, == 1 -> val, else train;
-    HELD_OUT names and TEST_ONLY_PACKAGES always test."""
+    HELD_OUT names and TEST_ONLY_PACKAGES always test, SELECT_ONLY_PACKAGES always select."""
     if name in HELD_OUT or package in TEST_ONLY_PACKAGES:
         return "test"
+    if package in SELECT_ONLY_PACKAGES:
+        return "select"
     r = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % 10
     return "test" if r == 0 else "val" if r == 1 else "train"
 
@@ -211,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("data/images"), help="output folder")
     args = parser.parse_args(argv)
     raw = extract(args.raw)
-    for split in ("train", "val", "test", "test512"):
+    for split in ("train", "val", "test", "test512", "select"):
         (args.out / split).mkdir(parents=True, exist_ok=True)
         for old in (args.out / split).glob("*.png"):
             old.unlink()  # a re-run with changed rules must not leave stale photos behind
@@ -235,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
             rejected.append((cand, why))
             continue
         split = split_of(cand.name, cand.package)
-        out = downscale(rgb, TEST_ONLY_PACKAGES.get(cand.package, MAX_LONG_SIDE))
+        out = downscale(rgb, {**TEST_ONLY_PACKAGES, **SELECT_ONLY_PACKAGES}.get(cand.package, MAX_LONG_SIDE))
         Image.fromarray(out).save(args.out / split / f"{cand.name}.png")
         if split == "test" and (crop := centre_crop(out, TEST_CROP)) is not None:
             Image.fromarray(crop).save(args.out / "test512" / f"{cand.name}.png")
@@ -255,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
         key = why.split(" (")[0]
         reasons[key] = reasons.get(key, 0) + 1
     print("rejected by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
-    for split in ("train", "val", "test"):
+    for split in ("train", "val", "test", "select"):
         rows = [k for k in kept if k[0] == split]
         mp = sum(w * h for _, _, _, (w, h) in rows) / 1e6
         by_pkg = {p: sum(1 for k in rows if k[1].package == p) for p in LICENCES}

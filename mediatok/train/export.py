@@ -105,9 +105,17 @@ def export(ckpt: str | Path, folder: str | Path, name: str, short_id: str | None
     With `prior_data`, the family's entropy fit runs on it with `fit_options` (audio: minutes, seed);
     without, the codec ships without an entropy model (raw indices in its bitstreams).
     """
+    family, model = network_from_checkpoint(ckpt, ema=ema, overrides=overrides)
+    return package(model, family, folder, name, short_id, prior_data=prior_data, card=card, **fit_options)
+
+
+def package(model: nn.Module, family: str, folder: str | Path, name: str, short_id: str | None = None, *,
+            prior_data: str | Path | None = None, card: str | None = None, **fit_options: Any) -> Any:
+    """A trained network -> checkpoint folder (fp16 weights, the family's entropy fit on `prior_data` with
+    `fit_options`); returns the codec as loaded back from the folder. `export` after a checkpoint is read, and the
+    way back for scripts that change a shipped network (e.g. scripts/rebalance_image_vq.py)."""
     from mediatok.codecs import families
 
-    family, model = network_from_checkpoint(ckpt, ema=ema, overrides=overrides)
     round_to_fp16(model)
     fitted = entropy_fit(family)(model, prior_data, **fit_options) if prior_data else None
     # A family's fit returns its entropy model, or the codec's arguments when it also changes the network

@@ -26,6 +26,38 @@ def test_random_crops_cut_real_pixels_and_flip(photo):
     assert found["plain"] + found["flipped"] >= len(items) and min(found.values()) > 0
 
 
+def test_upscaled_crops_are_smoother_resized_windows_of_the_photo(photo):
+    import torch.nn.functional as F
+
+    small = np.ascontiguousarray(photo[::3, ::3])  # few enough windows to search them all
+    plain = RandomCrops([small], crop=32, epoch_size=30, seed=1)
+    larger = RandomCrops([small], crop=32, epoch_size=30, seed=1, max_upscale=2.0)
+    items = [larger[k] for k in range(len(larger))]
+    assert all(x.shape == (3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1 for x in items)
+
+    def roughness(xs):  # mean absolute difference of horizontal neighbours: falls when content is magnified
+        return float(torch.stack([(x[..., 1:] - x[..., :-1]).abs().mean() for x in xs]).mean())
+
+    assert roughness(items) < 0.85 * roughness([plain[k] for k in range(len(plain))])
+    # Each item is a window of the photo, resized: shrunk back to the window's side it matches that window.
+    full = torch.from_numpy(small).permute(2, 0, 1).float() / 255
+    for x in items[:3]:
+        best = 1.0
+        for side in range(16, 33):
+            back = F.interpolate(x[None], size=(side, side), mode="area")[0]
+            for src in (full, full.flip(-1)):
+                windows = src.unfold(1, side, 1).unfold(2, side, 1)  # (3, H', W', side, side)
+                best = min(best, float((windows - back[:, None, None]).abs().mean((0, 3, 4)).min()))
+        assert best < 0.03
+
+
+def test_random_crops_check_the_upscale_range(photo):
+    with pytest.raises(ValueError, match="max_upscale"):
+        RandomCrops([photo], crop=64, epoch_size=1, max_upscale=0.5)
+    with pytest.raises(ValueError, match="max_upscale"):
+        RandomCrops([photo], crop=64, epoch_size=1, max_upscale=9.0)
+
+
 def test_random_crops_refuse_images_smaller_than_the_crop(photo):
     with pytest.raises(ValueError, match="smaller than the 512 px crop"):
         RandomCrops([photo], crop=512, epoch_size=1)

@@ -1,0 +1,158 @@
+"""Rebalance a shipped image tokenizer's codebook on training photos seen at several scales; writes a new folder.
+
+    train photos --bicubic resize by each of --scales--> encoder latents (tiles of 512 px, 32 px of context)
+        --mediatok.quantizers.rebalance_codebook--> codewords --Codebook.move_codes--> weights rounded to fp16
+        --`mediatok.train.export.package`: nested codebooks and token priors fitted on --prior-data, as export
+          does--> <out>/ (config + weights + priors)
+
+Why: a codebook trained on 128 px crops of photos of at most 1024 px holds codes for texture at that scale; a
+larger photo of the same kind of scene (a 1536 px wallpaper) is smoother per 8 x 8 token, so those codes go unused
+and the smooth cells stay coarse. Counting use on the training photos upscaled as well as at their own size, and
+moving the least used codewords into the busiest cells, flattens use over a range of scales. The moves read only
+training photos; the prior fit reads training photos and the val split (its context classes); no held-out photo.
+The weights change, so the model hash does: .mtk files of the old weights are refused by the new model.
+
+    OMP_NUM_THREADS=1 python scripts/rebalance_image_vq.py pretrained/image-vq <out> [--scales 1 1.5 2]
+
+`--report` prints code use and quality on the val photos (at each scale) before and after, without writing.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+import mediatok
+from mediatok.codecs.image.metrics import ms_ssim
+from mediatok.quantizers.rebalance import rebalance_codebook
+from mediatok.train.image.data import read_folder, to_tensor
+
+
+def rescaled(rgb: np.ndarray, scale: float) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float (3, H', W') in [0, 1], bicubic-resized by scale (antialiased when shrinking),
+    cropped to multiples of 8."""
+    x = to_tensor(rgb)
+    if scale != 1:
+        size = (max(8, round(x.shape[1] * scale)), max(8, round(x.shape[2] * scale)))
+        x = F.interpolate(x[None], size=size, mode="bicubic", antialias=scale < 1, align_corners=False)[0].clamp(0, 1)
+    return x[:, : x.shape[1] // 8 * 8, : x.shape[2] // 8 * 8]
+
+
+@torch.no_grad()
+def latents(model, x: torch.Tensor, tile: int = 512, margin: int = 32) -> torch.Tensor:
+    """Encoder latents (h * w, D) of x (3, H, W) (H, W multiples of 8), tile by tile with `margin` px of context."""
+    f = model.cfg.downsample
+    h, w = x.shape[1], x.shape[2]
+    out = torch.empty(model.cfg.latent_dim, h // f, w // f)
+    for top in range(0, h, tile):
+        for left in range(0, w, tile):
+            t0, l0 = max(0, top - margin), max(0, left - margin)
+            t1, l1 = min(h, top + tile + margin), min(w, left + tile + margin)
+            z = model.encode(x[None, :, t0:t1, l0:l1])[0]
+            bh, bw = min(tile, h - top) // f, min(tile, w - left) // f
+            out[:, top // f : top // f + bh, left // f : left // f + bw] = \
+                z[:, (top - t0) // f : (top - t0) // f + bh, (left - l0) // f : (left - l0) // f + bw]
+    return out.reshape(out.shape[0], -1).T.contiguous()
+
+
+@torch.no_grad()
+def report(codec, photos: list[np.ndarray], scales: list[float], label: str) -> None:
+    """Code use, perplexity, PSNR and MS-SSIM of the tokenizer on photos at each scale (and pooled)."""
+    model = codec.model
+    k = model.cfg.codebook_size
+    pooled = torch.zeros(k, dtype=torch.long)
+    for s in scales:
+        counts, psnrs, ssims = torch.zeros(k, dtype=torch.long), [], []
+        for rgb in photos:
+            x = rescaled(rgb, s)
+            idx = codec.tokenize(x)
+            counts += torch.bincount(idx.reshape(-1), minlength=k)
+            y = codec.detokenize(idx)  # uint8 (H, W, 3)
+            yt = to_tensor(y)[:, : x.shape[1], : x.shape[2]]
+            psnrs.append(float(-10 * torch.log10(F.mse_loss(yt, x))))
+            if min(x.shape[1:]) >= 176:
+                ssims.append(float(ms_ssim(yt[None], x[None])))
+        pooled += counts
+        p = counts[counts > 0].double() / counts.sum()
+        print(f"{label} scale {s:g}: tokens {int(counts.sum())} ({counts.sum() / k:.1f}/code), used "
+              f"{100 * (counts > 0).float().mean():.2f} %, perplexity {math.exp(float(-(p * p.log()).sum())):.0f}, "
+              f"PSNR {np.mean(psnrs):.2f}, MS-SSIM {np.mean(ssims):.4f}")
+    print(f"{label} pooled: used {100 * (pooled > 0).float().mean():.2f} % of {k} ({pooled.sum() / k:.1f} tokens/code)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="shipped folder or registered name, e.g. pretrained/image-vq")
+    parser.add_argument("out", nargs="?", help="folder to write (config.json + model.safetensors)")
+    parser.add_argument("--data", default="data/images", help="prepared photos (train/ and val/ under it)")
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.5, 2.0],
+                        help="resize factors of the training photos whose latents count (above 1: upscaled)")
+    parser.add_argument("--rows", type=int, default=3_000_000, help="latents to fit on (a random subset)")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--min-usage", type=float, default=0.3)
+    parser.add_argument("--max-moves", type=float, default=0.03)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report", action="store_true", help="print val code use and quality before and after")
+    parser.add_argument("--latents", help="a .safetensors file to keep the fitted latents in: read when it exists "
+                                          "(for this model and these scales), else written")
+    parser.add_argument("--prior-data", default="data/images",
+                        help="prepared data to fit the token priors (and nested codebooks) on, as export does "
+                             "('' for none: raw indices)")
+    parser.add_argument("--nested-sizes", default="4096,1024,256",
+                        help="nested codebooks to fit after the moves, as export's option ('' for none)")
+    parser.add_argument("--nested-steps", type=int, default=200)
+    parser.add_argument("--name", default=None, help="model name (default: the output folder's name)")
+    parser.add_argument("--short-id", default=None, help="short id for bitstream headers (default: the model's)")
+    args = parser.parse_args(argv)
+    if not args.out and not args.report:
+        parser.error("give an output folder, or --report")
+
+    torch.manual_seed(args.seed)
+    codec = mediatok.load(args.model)
+    model = codec.model.eval()
+    codebook = model.quantizer.codebook
+    start = time.time()
+    val = read_folder(Path(args.data) / "val")
+    if args.report:
+        report(codec, val, args.scales, "before")
+    if args.latents and Path(args.latents).exists():
+        rows = load_file(args.latents)["latents"]
+    else:
+        rows = torch.cat([latents(model, rescaled(rgb, s)).half()
+                          for s in args.scales for rgb in read_folder(Path(args.data) / "train")])
+        rng = np.random.default_rng(args.seed)
+        if rows.shape[0] > args.rows:
+            rows = rows[torch.from_numpy(np.sort(rng.choice(rows.shape[0], args.rows, replace=False)))]
+        if args.latents:
+            save_file({"latents": rows.contiguous()}, args.latents)
+    print(f"latents {tuple(rows.shape)} at scales {args.scales} in {time.time() - start:.0f} s")
+    before = model.code_vectors().float().clone()
+    res = rebalance_codebook(before, rows, rounds=args.rounds, min_usage=args.min_usage, max_moves=args.max_moves)
+    changed = torch.nonzero((res.codes != before).any(1)).squeeze(1)
+    codebook.move_codes(changed, res.codes[changed])
+    usage = res.counts.double() * res.codes.shape[0] / rows.shape[0]
+    print(f"moved {res.moved.numel()} codes ({changed.numel()} codewords changed); on the fitted rows "
+          f"{int((usage < 0.2).sum())} codes under 0.2x uniform, max {float(usage.max()):.2f}x, "
+          f"{time.time() - start:.0f} s")
+    if args.report:
+        report(codec, val, args.scales, "after")
+    if args.out:
+        from mediatok.train.export import package
+
+        options = {}
+        if args.prior_data and args.nested_sizes:
+            options = {"nested_sizes": tuple(int(v) for v in args.nested_sizes.split(",")),
+                       "nested_steps": args.nested_steps}
+        package(model, codec.family, args.out, args.name or Path(args.out).name, args.short_id or codec.short_id,
+                prior_data=args.prior_data or None, **options)
+        print(f"wrote {args.out}, {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

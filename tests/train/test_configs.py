@@ -68,22 +68,30 @@ def test_speech_16k_recipe_builds_the_shipped_network_from_the_shipped_weights()
                              val_clips=24, val_batch_size=8, num_workers=0, seed=0)
 
 
-IMAGE_SHIPPED = ROOT / "pretrained" / "image-vq"
-
-
-def test_image_vq_recipe_builds_the_shipped_network_from_the_shipped_weights():
+@pytest.mark.parametrize("recipe, shipped", [("image-vq-cpu.yaml", "image-vq-v1"), ("image-vq-v2-cpu.yaml", "image-vq")])
+def test_image_vq_recipes_build_the_shipped_networks_from_the_shipped_weights(recipe, shipped):
+    """v1's recipe continued from v1's weights, v2's (which names v1 in init_from) from v2's: the same network
+    settings as the shipped config, the shipped tensors, no second warm-up."""
     from mediatok.codecs.image import ImageCodec, ImageVQ
     from mediatok.train.image import ImageFolderDataModule, ImageLosses
 
-    cli = train_main(["--config", str(ROOT / "configs/image/image-vq-cpu.yaml"), "--model.init_from", str(IMAGE_SHIPPED),
+    folder = ROOT / "pretrained" / shipped
+    cli = train_main(["--config", str(ROOT / "configs/image" / recipe), "--model.init_from", str(folder),
                       "--trainer.devices", "1", "--trainer.strategy", "auto", "--trainer.logger", "false"], run=False)
     module = cli.model
     assert isinstance(module.codec, ImageVQ) and isinstance(module.losses, ImageLosses)
     assert isinstance(cli.datamodule, ImageFolderDataModule) and module.discriminator is None
-    assert module.codec.cfg.to_dict() == json.loads((IMAGE_SHIPPED / "config.json").read_text())["model"]
-    shipped = ImageCodec.load(IMAGE_SHIPPED).model.state_dict()
-    assert all(torch.equal(v, shipped[k]) for k, v in module.codec.state_dict().items())
+    assert module.codec.cfg.to_dict() == json.loads((folder / "config.json").read_text())["model"]
+    weights = ImageCodec.load(folder).model.state_dict()
+    assert all(torch.equal(v, weights[k]) for k, v in module.codec.state_dict().items())
     assert int(module.codec.warmup_left) == 0  # continuing from shipped weights does not warm up again
+
+
+def test_image_vq_v2_recipe_trains_on_upscaled_crops_from_v1():
+    cli = train_main(["--config", str(ROOT / "configs/image/image-vq-v2-cpu.yaml"), "--trainer.devices", "1",
+                      "--trainer.strategy", "auto", "--trainer.logger", "false"], run=False)
+    assert cli.model.hparams.init_from == "pretrained/image-vq-v1"
+    assert cli.datamodule.hparams.max_upscale == 2.0
 
 
 TOKENIZER_CONFIG = ROOT / "configs/audio/speech-tok-16k-cpu.yaml"

@@ -12,9 +12,11 @@ moving the least used codewords into the busiest cells, flattens use over a rang
 training photos; the prior fit reads training photos and the val split (its context classes); no held-out photo.
 The weights change, so the model hash does: .mtk files of the old weights are refused by the new model.
 
-    OMP_NUM_THREADS=1 python scripts/rebalance_image_vq.py pretrained/image-vq <out> [--scales 1 1.5 2]
+    OMP_NUM_THREADS=2 python scripts/rebalance_image_vq.py <stage-4 export> pretrained/image-vq --name image-vq \
+        --short-id i8b --min-usage 0.7 --rounds 20 --max-moves 0.05      # how image-vq v2 was made (its CARD)
 
-`--report` prints code use and quality on the val photos (at each scale) before and after, without writing.
+`--report` prints code use and quality on the val photos (at each scale) before and after; without an output
+folder nothing is written. `--latents F` keeps the encoded latents (11 min on 2 cores) for trying other settings.
 """
 from __future__ import annotations
 

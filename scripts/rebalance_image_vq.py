@@ -1,6 +1,6 @@
 """Rebalance a shipped image tokenizer's codebook on training photos seen at several scales; writes a new folder.
 
-    train photos --bicubic resize by each of --scales--> encoder latents (tiles of 512 px, 32 px of context)
+    train photos --bicubic resize by each of --scales--> encoder latents (tiles of 64 tokens, 4 of context)
         --mediatok.quantizers.rebalance_codebook--> codewords --Codebook.move_codes--> weights rounded to fp16
         --`mediatok.train.export.package`: nested codebooks and token priors fitted on --prior-data, as export
           does--> <out>/ (config + weights + priors)
@@ -21,16 +21,18 @@ folder nothing is written. `--latents F` keeps the encoded latents (11 min on 2 
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 import mediatok
+from mediatok.codecs.image.codec import tiles
+from mediatok.codecs.image.evaluate import _perplexity
 from mediatok.codecs.image.metrics import ms_ssim
 from mediatok.quantizers.rebalance import rebalance_codebook
 from mediatok.train.image.data import read_folder, to_tensor
@@ -47,20 +49,31 @@ def rescaled(rgb: np.ndarray, scale: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def latents(model, x: torch.Tensor, tile: int = 512, margin: int = 32) -> torch.Tensor:
-    """Encoder latents (h * w, D) of x (3, H, W) (H, W multiples of 8), tile by tile with `margin` px of context."""
+def latents(model, x: torch.Tensor, tile: int = 64, margin: int = 4) -> torch.Tensor:
+    """Encoder latents (h * w, D) of x (3, H, W) (H, W multiples of f), in tiles of `tile` tokens with `margin`
+    tokens of context (the codec's own tiling, `mediatok.codecs.image.codec.tiles`)."""
     f = model.cfg.downsample
-    h, w = x.shape[1], x.shape[2]
-    out = torch.empty(model.cfg.latent_dim, h // f, w // f)
-    for top in range(0, h, tile):
-        for left in range(0, w, tile):
-            t0, l0 = max(0, top - margin), max(0, left - margin)
-            t1, l1 = min(h, top + tile + margin), min(w, left + tile + margin)
-            z = model.encode(x[None, :, t0:t1, l0:l1])[0]
-            bh, bw = min(tile, h - top) // f, min(tile, w - left) // f
-            out[:, top // f : top // f + bh, left // f : left // f + bw] = \
-                z[:, (top - t0) // f : (top - t0) // f + bh, (left - l0) // f : (left - l0) // f + bw]
+    h, w = x.shape[1] // f, x.shape[2] // f
+    out = torch.empty(model.cfg.latent_dim, h, w)
+    for (t0, t1, l0, l1), (c0, c1, d0, d1) in tiles(h, w, tile, margin):
+        z = model.encode(x[None, :, c0 * f : c1 * f, d0 * f : d1 * f])[0]
+        out[:, t0:t1, l0:l1] = z[:, t0 - c0 : t1 - c0, l0 - d0 : l1 - d0]
     return out.reshape(out.shape[0], -1).T.contiguous()
+
+
+def cached_latents(path: str | None, key: dict[str, str], compute) -> torch.Tensor:
+    """compute()'s latents, or those kept in `path` when they were computed for the same key (model, scales,
+    rows, seed); written to `path` otherwise."""
+    if path and Path(path).exists():
+        with safe_open(path, "pt") as f:
+            kept = f.metadata() or {}
+            if kept != key:
+                raise SystemExit(f"{path} holds latents of {kept}, not of {key}: delete it or pass another path")
+            return f.get_tensor("latents")
+    rows = compute()
+    if path:
+        save_file({"latents": rows.contiguous()}, path, metadata=key)
+    return rows
 
 
 @torch.no_grad()
@@ -81,9 +94,8 @@ def report(codec, photos: list[np.ndarray], scales: list[float], label: str) -> 
             if min(x.shape[1:]) >= 176:
                 ssims.append(float(ms_ssim(yt[None], x[None])))
         pooled += counts
-        p = counts[counts > 0].double() / counts.sum()
         print(f"{label} scale {s:g}: tokens {int(counts.sum())} ({counts.sum() / k:.1f}/code), used "
-              f"{100 * (counts > 0).float().mean():.2f} %, perplexity {math.exp(float(-(p * p.log()).sum())):.0f}, "
+              f"{100 * (counts > 0).float().mean():.2f} %, perplexity {_perplexity(counts.double()):.0f}, "
               f"PSNR {np.mean(psnrs):.2f}, MS-SSIM {np.mean(ssims):.4f}")
     print(f"{label} pooled: used {100 * (pooled > 0).float().mean():.2f} % of {k} ({pooled.sum() / k:.1f} tokens/code)")
 
@@ -101,8 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-moves", type=float, default=0.03)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", action="store_true", help="print val code use and quality before and after")
-    parser.add_argument("--latents", help="a .safetensors file to keep the fitted latents in: read when it exists "
-                                          "(for this model and these scales), else written")
+    parser.add_argument("--latents", help="a .safetensors file to keep the fitted latents in: read when it holds "
+                                          "those of this model, scales, rows, seed and data; else written")
     parser.add_argument("--prior-data", default="data/images",
                         help="prepared data to fit the token priors (and nested codebooks) on, as export does "
                              "('' for none: raw indices)")
@@ -120,19 +132,21 @@ def main(argv: list[str] | None = None) -> None:
     model = codec.model.eval()
     codebook = model.quantizer.codebook
     start = time.time()
-    val = read_folder(Path(args.data) / "val")
+    val = read_folder(Path(args.data) / "val") if args.report else []
     if args.report:
         report(codec, val, args.scales, "before")
-    if args.latents and Path(args.latents).exists():
-        rows = load_file(args.latents)["latents"]
-    else:
-        rows = torch.cat([latents(model, rescaled(rgb, s)).half()
-                          for s in args.scales for rgb in read_folder(Path(args.data) / "train")])
-        rng = np.random.default_rng(args.seed)
+
+    def compute() -> torch.Tensor:
+        train = read_folder(Path(args.data) / "train")
+        rows = torch.cat([latents(model, rescaled(rgb, s)).half() for s in args.scales for rgb in train])
         if rows.shape[0] > args.rows:
+            rng = np.random.default_rng(args.seed)
             rows = rows[torch.from_numpy(np.sort(rng.choice(rows.shape[0], args.rows, replace=False)))]
-        if args.latents:
-            save_file({"latents": rows.contiguous()}, args.latents)
+        return rows
+
+    key = {"model": codec.model_hash.hex() or str(args.model), "scales": repr(args.scales), "rows": str(args.rows),
+           "seed": str(args.seed), "data": str(args.data)}
+    rows = cached_latents(args.latents, key, compute)
     print(f"latents {tuple(rows.shape)} at scales {args.scales} in {time.time() - start:.0f} s")
     before = model.code_vectors().float().clone()
     res = rebalance_codebook(before, rows, rounds=args.rounds, min_usage=args.min_usage, max_moves=args.max_moves)

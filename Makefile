@@ -9,9 +9,11 @@ STAMP := $(VENV)/.mediatok-installed
 
 venv: $(STAMP)
 
+# --no-cache-dir: PyPI's torch brings ~4 GB of CUDA wheels; keeping them in pip's cache as well as in the venv
+# (7.6 GB) needs ~4 GB more disk, and a CI machine once ran out of space installing them.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --progress-bar off -e ".[dev]"
+	$(PY) -m pip install --quiet --progress-bar off --no-cache-dir -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,7 +23,7 @@ test: demo
 	$(PY) -m pytest -q -rs tests
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet --progress-bar off -e ".[bench]"
+	$(PY) -m pip install --quiet --progress-bar off --no-cache-dir -e ".[bench]"
 
 clean:
 	rm -rf $(VENV) build *.egg-info

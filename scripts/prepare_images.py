@@ -1,4 +1,4 @@
-"""Data recipe for the image codecs: real photographs from two Debian packages and scikit-image's wheel.
+"""Data recipe for the image codecs: real photographs from Debian packages and scikit-image's wheel.
 
 Sources (../shared/DATA.md; train on them, commit none of their files):
 
@@ -9,6 +9,9 @@ Sources (../shared/DATA.md; train on them, commit none of their files):
     plasma-workspace-wallpapers  usr/share/wallpapers/<name>/contents/images/<largest>   GPL-2+ (selection only:
                                                                  never trained on; chooses post-training steps
                                                                  such as codebook rebalancing without the test set)
+    lomiri-wallpapers-16.04, lomiri-wallpapers-20.04   usr/share/backgrounds/*   CC-BY-4.0, CC-BY-SA-3.0/4.0, CC0-1.0
+                     (each file's licence in the packages' copyright file; training only, unpacked into their own
+                     folder <raw>/lomiri so that the ukui rule below never sees them)
     scikit-image     skimage/data/<colour photos listed below>  CC0 / public domain (see each loader's docstring)
 
 Run from the repository root::
@@ -25,7 +28,7 @@ Output::
 
 Which files are photographs (decided on each image's pixels, after EXIF rotation, identically for all sources):
   1. opencv-doc: JPEG files only (its 1,700+ PNGs are diagrams, plots and screenshots; a JPEG there is nearly
-     always a camera picture). ukui-wallpapers: all files. plasma-workspace-wallpapers: the largest size of each
+     always a camera picture). ukui-wallpapers and lomiri-wallpapers: all files. plasma-workspace-wallpapers: the largest size of each
      wallpaper (about half are photographs, the rest renders and paintings that pass rules 2-4). scikit-image: the
      colour photographs in PHOTOS.
   2. size: the short side is at least MIN_SIDE (192) pixels (tutorial thumbnails and icons are smaller).
@@ -44,7 +47,8 @@ Which files are photographs (decided on each image's pixels, after EXIF rotation
 Fixed split, by name: each kept photo's name is "<source>-<relative path with / -> _>"; split = test if
 sha256(name) mod 10 == 0, val if it is 1, else train (about 80 / 10 / 10). It depends only on the name, so
 adding or removing photos never moves another photo between splits. Photos committed under examples/ (HELD_OUT)
-always go to test: the demo never shows a picture the model was trained on.
+always go to test: the demo never shows a picture the model was trained on. TRAIN_ONLY_PACKAGES always go to
+train: sources added after the first models keep val and test as they were, so figures stay comparable.
 """
 from __future__ import annotations
 
@@ -63,9 +67,14 @@ OPENCV_DIR = "usr/share/doc/opencv-doc"
 WALLPAPER_DIR = "usr/share/backgrounds"
 MATE_DIR = "usr/share/backgrounds/mate/nature"
 PLASMA_DIR = "usr/share/wallpapers"
+# Ubuntu Touch's wallpaper-contest photographs (mostly landscapes and nature, 2-7 MP): more scenes of the kind the
+# test wallpapers show, where image-vq v2 left codes unused. Unpacked apart: they share usr/share/backgrounds.
+LOMIRI_PACKAGES = ("lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04")
+LOMIRI_RAW = "lomiri"
 LICENCES = {"opencv-doc": "BSD-3-Clause/Apache-2.0 (OpenCV docs)", "ukui-wallpapers": "CC-BY-SA-3.0",
             "mate-backgrounds": "GPL-2+ (test only)",
             "plasma-workspace-wallpapers": "GPL-2+ (selection only)",
+            "lomiri-wallpapers": "CC-BY-4.0 / CC-BY-SA-3.0 / CC-BY-SA-4.0 / CC0-1.0 (per file: copyright file)",
             "skimage": "CC0/public domain"}
 # scikit-image's colour photographs (file in skimage/data, licence from the loader's docstring)
 PHOTOS = {"astronaut.png": "public domain (NASA)", "coffee.png": "CC0 (Rachel Michetti)",
@@ -84,6 +93,7 @@ TEST_ONLY_PACKAGES = {"mate-backgrounds": 1536}
 # A third held-out set, from another source, for choices made after training (which steps to run on a trained
 # network, with what strength) so that the test photos are looked at once, for the final table.
 SELECT_ONLY_PACKAGES = {"plasma-workspace-wallpapers": 1536}
+TRAIN_ONLY_PACKAGES = {"lomiri-wallpapers"}
 TEST_CROP = 512
 HELD_OUT = {"skimage-chelsea"}  # examples/chelsea.png
 
@@ -100,9 +110,10 @@ class Candidate:
 
 def extract(raw_dir: Path) -> Path:
     """Download and unpack the Debian packages into raw_dir (once); return raw_dir."""
-    if all((raw_dir / d).is_dir() for d in (OPENCV_DIR, WALLPAPER_DIR, MATE_DIR, PLASMA_DIR)):
-        return raw_dir
-    unpack_packages(PACKAGES, raw_dir)
+    if not all((raw_dir / d).is_dir() for d in (OPENCV_DIR, WALLPAPER_DIR, MATE_DIR, PLASMA_DIR)):
+        unpack_packages(PACKAGES, raw_dir)
+    if not (raw_dir / LOMIRI_RAW / WALLPAPER_DIR).is_dir():
+        unpack_packages(LOMIRI_PACKAGES, raw_dir / LOMIRI_RAW)
     return raw_dir
 
 
@@ -119,6 +130,11 @@ def candidates(raw_dir: Path) -> list[Candidate]:
     for p in sorted(walls.iterdir()):  # top level only: mate/ and other packages' folders below are not ukui's
         if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"):
             found.append(Candidate(_name("ukui", p.relative_to(walls)), "ukui-wallpapers", p, LICENCES["ukui-wallpapers"]))
+    lomiri = raw_dir / LOMIRI_RAW / WALLPAPER_DIR
+    for p in sorted(lomiri.iterdir()):
+        if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"):
+            found.append(Candidate(_name("lomiri", p.relative_to(lomiri)), "lomiri-wallpapers", p,
+                                   LICENCES["lomiri-wallpapers"]))
     mate = raw_dir / MATE_DIR
     for p in sorted(mate.iterdir()):
         if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg"):
@@ -148,11 +164,14 @@ def _name(source: str, rel: Path) -> str:
 
 def split_of(name: str, package: str = "") -> str:
     """The fixed split of a photo by its name: sha256(name) mod 10 == 0 -> test, == 1 -> val, else train;
-    HELD_OUT names and TEST_ONLY_PACKAGES always test, SELECT_ONLY_PACKAGES always select."""
+    HELD_OUT names and TEST_ONLY_PACKAGES always test, SELECT_ONLY_PACKAGES always select, TRAIN_ONLY_PACKAGES
+    always train."""
     if name in HELD_OUT or package in TEST_ONLY_PACKAGES:
         return "test"
     if package in SELECT_ONLY_PACKAGES:
         return "select"
+    if package in TRAIN_ONLY_PACKAGES:
+        return "train"
     r = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % 10
     return "test" if r == 0 else "val" if r == 1 else "train"
 

@@ -108,10 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.5, 2.0],
                         help="resize factors of the training photos whose latents count (above 1: upscaled)")
     parser.add_argument("--rows", type=int, default=3_000_000, help="latents to fit on (a random subset)")
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--min-usage", type=float, default=0.3)
-    parser.add_argument("--max-moves", type=float, default=0.03)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=8, help="rounds of moves (stops early once no code is rare)")
+    parser.add_argument("--min-usage", type=float, default=0.3,
+                        help="a code used less than this times the uniform rate on the latents is moved")
+    parser.add_argument("--max-moves", type=float, default=0.03, help="at most this share of the codes moves a round")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random subset of latents")
     parser.add_argument("--report", action="store_true", help="print val code use and quality before and after")
     parser.add_argument("--latents", help="a .safetensors file to keep the fitted latents in: read when it holds "
                                           "those of this model, scales, rows, seed and data; else written")
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
                              "('' for none: raw indices)")
     parser.add_argument("--nested-sizes", default="4096,1024,256",
                         help="nested codebooks to fit after the moves, as export's option ('' for none)")
-    parser.add_argument("--nested-steps", type=int, default=200)
+    parser.add_argument("--nested-steps", type=int, default=200,
+                        help="fine-tuning steps of each nested codebook, as export's option")
     parser.add_argument("--name", default=None, help="model name (default: the output folder's name)")
     parser.add_argument("--short-id", default=None, help="short id for bitstream headers (default: the model's)")
     args = parser.parse_args(argv)

@@ -68,9 +68,10 @@ def test_speech_16k_recipe_builds_the_shipped_network_from_the_shipped_weights()
                              val_clips=24, val_batch_size=8, num_workers=0, seed=0)
 
 
-@pytest.mark.parametrize("recipe, shipped", [("image-vq-cpu.yaml", "image-vq-v1"), ("image-vq-v2-cpu.yaml", "image-vq")])
+@pytest.mark.parametrize("recipe, shipped", [("image-vq-cpu.yaml", "image-vq-v1"), ("image-vq-v2-cpu.yaml", "image-vq-v2"),
+                                             ("image-vq-v3-cpu.yaml", "image-vq")])
 def test_image_vq_recipes_build_the_shipped_networks_from_the_shipped_weights(recipe, shipped):
-    """v1's recipe continued from v1's weights, v2's (which names v1 in init_from) from v2's: the same network
+    """Each recipe continued from the weights it shipped (v2's names v1 in init_from, v3's v2): the same network
     settings as the shipped config, the shipped tensors, no second warm-up."""
     from mediatok.codecs.image import ImageCodec, ImageVQ
     from mediatok.train.image import ImageFolderDataModule, ImageLosses
@@ -87,10 +88,11 @@ def test_image_vq_recipes_build_the_shipped_networks_from_the_shipped_weights(re
     assert int(module.codec.warmup_left) == 0  # continuing from shipped weights does not warm up again
 
 
-def test_image_vq_v2_recipe_trains_on_upscaled_crops_from_v1():
-    cli = train_main(["--config", str(ROOT / "configs/image/image-vq-v2-cpu.yaml"), "--trainer.devices", "1",
+@pytest.mark.parametrize("recipe, start", [("image-vq-v2-cpu.yaml", "image-vq-v1"), ("image-vq-v3-cpu.yaml", "image-vq-v2")])
+def test_later_image_vq_recipes_train_on_upscaled_crops_from_the_previous_version(recipe, start):
+    cli = train_main(["--config", str(ROOT / "configs/image" / recipe), "--trainer.devices", "1",
                       "--trainer.strategy", "auto", "--trainer.logger", "false"], run=False)
-    assert cli.model.hparams.init_from == "pretrained/image-vq-v1"
+    assert cli.model.hparams.init_from == f"pretrained/{start}"
     assert cli.datamodule.hparams.max_upscale == 2.0
 
 

@@ -1,5 +1,5 @@
-"""The shipped image-vq models: v2 (the default, short id i8b) and v1 (image-vq-v1, short id i8), kept so that its
-files still decode by their header with the weights that wrote them."""
+"""The shipped image-vq models: v3 (the default, short id i8c), v2 (image-vq-v2, i8b) and v1 (image-vq-v1, i8),
+the older ones kept so that their files still decode by their header with the weights that wrote them."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,20 +14,22 @@ from mediatok.errors import BitstreamError
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "chelsea.png"  # a held-out test photo (scripts/prepare_images.py HELD_OUT)
+SHIPPED = {"image-vq": "i8c", "image-vq-v2": "i8b", "image-vq-v1": "i8"}
 pytestmark = pytest.mark.skipif(
-    not all((ROOT / "pretrained" / name / "config.json").exists() for name in ("image-vq", "image-vq-v1")),
-    reason="pretrained/image-vq or image-vq-v1 not present")
+    not all((ROOT / "pretrained" / name / "config.json").exists() for name in SHIPPED),
+    reason=f"one of pretrained/{{{', '.join(SHIPPED)}}} not present")
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b) ** 2)))
 
 
-def test_files_of_the_first_image_model_still_decode_by_their_header():
+@pytest.mark.parametrize("old_name", ["image-vq-v1", "image-vq-v2"])
+def test_files_of_earlier_image_models_still_decode_by_their_header(old_name):
     x = read_image(EXAMPLE)
-    old, new = mediatok.load("image-vq-v1"), mediatok.load("image-vq")
+    old, new = mediatok.load(old_name), mediatok.load("image-vq")
     old_blob, new_blob = old.encode(x), new.encode(x)
-    assert unpack(old_blob)[0]["model"] == "i8" and unpack(new_blob)[0]["model"] == "i8b"
+    assert unpack(old_blob)[0]["model"] == SHIPPED[old_name] and unpack(new_blob)[0]["model"] == SHIPPED["image-vq"]
     y_old, y_new = mediatok.decode(old_blob), mediatok.decode(new_blob)  # each found from its header
     assert np.array_equal(y_old, old.decode(old_blob)) and np.array_equal(y_new, new.decode(new_blob))
     assert not np.array_equal(y_old, y_new)

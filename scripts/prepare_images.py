@@ -28,9 +28,9 @@ Output::
 
 Which files are photographs (decided on each image's pixels, after EXIF rotation, identically for all sources):
   1. opencv-doc: JPEG files only (its 1,700+ PNGs are diagrams, plots and screenshots; a JPEG there is nearly
-     always a camera picture). ukui-wallpapers and lomiri-wallpapers: all files. plasma-workspace-wallpapers: the largest size of each
-     wallpaper (about half are photographs, the rest renders and paintings that pass rules 2-4). scikit-image: the
-     colour photographs in PHOTOS.
+     always a camera picture). ukui-wallpapers and lomiri-wallpapers: all files. plasma-workspace-wallpapers: the
+     largest size of each wallpaper (about half are photographs, the rest renders and paintings that pass rules
+     2-4). scikit-image: the colour photographs in PHOTOS.
   2. size: the short side is at least MIN_SIDE (192) pixels (tutorial thumbnails and icons are smaller).
   3. colour: Hasler-Suesstrunk colourfulness >= MIN_COLOURFULNESS (8): grayscale and near-grey pictures are
      left out (the codec is for colour photos; the prototype of issue 11 shows colour diversity matters).

@@ -68,7 +68,8 @@ def test_speech_16k_recipe_builds_the_shipped_network_from_the_shipped_weights()
                              val_clips=24, val_batch_size=8, num_workers=0, seed=0)
 
 
-@pytest.mark.parametrize("recipe, shipped", [("image-vq-cpu.yaml", "image-vq-v1"), ("image-vq-v2-cpu.yaml", "image-vq-v2"),
+@pytest.mark.parametrize("recipe, shipped", [("image-vq-cpu.yaml", "image-vq-v1"),
+                                             ("image-vq-v2-cpu.yaml", "image-vq-v2"),
                                              ("image-vq-v3-cpu.yaml", "image-vq")])
 def test_image_vq_recipes_build_the_shipped_networks_from_the_shipped_weights(recipe, shipped):
     """Each recipe continued from the weights it shipped (v2's names v1 in init_from, v3's v2): the same network
@@ -88,7 +89,8 @@ def test_image_vq_recipes_build_the_shipped_networks_from_the_shipped_weights(re
     assert int(module.codec.warmup_left) == 0  # continuing from shipped weights does not warm up again
 
 
-@pytest.mark.parametrize("recipe, start", [("image-vq-v2-cpu.yaml", "image-vq-v1"), ("image-vq-v3-cpu.yaml", "image-vq-v2")])
+@pytest.mark.parametrize("recipe, start", [("image-vq-v2-cpu.yaml", "image-vq-v1"),
+                                           ("image-vq-v3-cpu.yaml", "image-vq-v2")])
 def test_later_image_vq_recipes_train_on_upscaled_crops_from_the_previous_version(recipe, start):
     cli = train_main(["--config", str(ROOT / "configs/image" / recipe), "--trainer.devices", "1",
                       "--trainer.strategy", "auto", "--trainer.logger", "false"], run=False)

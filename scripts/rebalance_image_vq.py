@@ -32,8 +32,7 @@ from safetensors.torch import save_file
 
 import mediatok
 from mediatok.codecs.image.codec import tiles
-from mediatok.codecs.image.evaluate import _perplexity
-from mediatok.codecs.image.metrics import ms_ssim
+from mediatok.codecs.image.evaluate import _perplexity, ms_ssim, psnr
 from mediatok.quantizers.rebalance import rebalance_codebook
 from mediatok.train.image.data import read_folder, to_tensor
 
@@ -88,11 +87,12 @@ def report(codec, photos: list[np.ndarray], scales: list[float], label: str) -> 
             x = rescaled(rgb, s)
             idx = codec.tokenize(x)
             counts += torch.bincount(idx.reshape(-1), minlength=k)
-            y = codec.detokenize(idx)  # uint8 (H, W, 3)
-            yt = to_tensor(y)[:, : x.shape[1], : x.shape[2]]
-            psnrs.append(float(-10 * torch.log10(F.mse_loss(yt, x))))
-            if min(x.shape[1:]) >= 176:
-                ssims.append(float(ms_ssim(yt[None], x[None])))
+            # measured as `mediatok eval` measures: uint8 against uint8, with its helpers
+            ref = (x * 255).round().byte().permute(1, 2, 0).numpy()
+            y = codec.detokenize(idx)[: ref.shape[0], : ref.shape[1]]  # uint8 (H, W, 3)
+            psnrs.append(psnr(ref, y))
+            if min(ref.shape[:2]) >= 176:
+                ssims.append(ms_ssim(ref, y))
         pooled += counts
         print(f"{label} scale {s:g}: tokens {int(counts.sum())} ({counts.sum() / k:.1f}/code), used "
               f"{100 * (counts > 0).float().mean():.2f} %, perplexity {_perplexity(counts.double()):.0f}, "

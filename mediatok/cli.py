@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the classical codecs (Codec2/Opus, JPEG/WebP, ...); audio finds c2enc/c2dec/opusenc/opusdec "
                         "on PATH, else under $MEDIATOK_TOOLS/usr/bin (default data/tools, see scripts/prepare_speech.py)")
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
-    p.add_argument("--out", default=None, help="folder for figures (grids, rate-distortion plots) where the family makes them")
+    p.add_argument("--out", default=None, help="folder for figures (grids, rate-distortion plots, code-use curves) where the family makes them")
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("tokenize", help="dataset -> token shards for language-model training (see mediatok.tokenize)")

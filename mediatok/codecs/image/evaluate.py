@@ -90,7 +90,8 @@ def nearest_quality(code: Callable[[int], tuple[np.ndarray, int]], target_bytes:
 def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_baselines: bool = True,
              progress: Callable | None = None, out_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """One row per system over the images in folder: bpp from real file sizes, PSNR, MS-SSIM, MP/s; ours also
-    reports codebook utilisation over the whole set, tokens per code and token perplexity."""
+    reports codebook utilisation over the whole set, tokens per code and token perplexity, and how utilisation
+    grew file by file (`use_growth`: (tokens per code, share of codes used) after each file, in sorted order)."""
     files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in READ_SUFFIXES)[:limit]
     if not files:
         raise ValueError(f"no images ({', '.join(READ_SUFFIXES)}) in {folder}")
@@ -103,6 +104,7 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
     acc = {s: {"bits": 0.0, "pixels": 0.0, "psnr": [], "ms_ssim": [], "enc_s": 0.0, "dec_s": 0.0, "quality": []}
            for s in systems}
     counts = torch.zeros(codec.codebook_size, dtype=torch.float64)
+    growth: list[tuple[float, float]] = []
     samples: list[dict[str, np.ndarray]] = []
     for path in progress(files) if progress else files:
         x = read_image(path)
@@ -114,6 +116,7 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
         t2 = time.perf_counter()
         tokens = codec.tokenize(x)
         counts += torch.bincount(tokens.reshape(-1), minlength=codec.codebook_size).double()
+        growth.append((float(counts.sum()) / codec.codebook_size, float((counts > 0).double().mean())))
         recon = {"ours": y}
         add_measurement(acc["ours"], x, y, 8 * len(blob), t1 - t0, t2 - t1)
         if with_baselines:
@@ -138,7 +141,7 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
     rows = [summary_row(_system_name(codec, s), acc[s]) for s in systems]
     rows[0].update(nominal_bpp=float(codec.bitrate), utilization=float((counts > 0).double().mean()),
                    tokens_per_code=float(counts.sum()) / codec.codebook_size,
-                   perplexity=float(_perplexity(counts)))
+                   perplexity=float(_perplexity(counts)), use_growth=growth)
     if out_dir is not None:
         write_figures(rows, samples, files, Path(out_dir), with_baselines)
     return rows
@@ -146,13 +149,14 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
 
 def write_figures(rows: list[dict[str, Any]], samples: list[dict[str, np.ndarray]], files: list[Path], out_dir: Path,
                   with_baselines: bool) -> None:
-    """out_dir/grid.png (the samples) and out_dir/rd.png (the rows beside JPEG's and WebP's quality ladders over
-    the first 8 files); their paths go into the first row."""
+    """out_dir/grid.png (the samples), out_dir/rd.png (the rows beside JPEG's and WebP's quality ladders over the
+    first 8 files) and out_dir/use.png (code use as the set grows); their paths go into the first row."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_grid(samples, out_dir / "grid.png")
     curves = rd_curves([read_image(p) for p in files[:8]]) if with_baselines else {}
     rows[0]["rd_plot"] = write_rd_plot(rows, curves, out_dir / "rd.png")
     rows[0]["grid"] = str(out_dir / "grid.png")
+    rows[0]["use_plot"] = write_use_plot(rows[0]["use_growth"], out_dir / "use.png")
 
 
 def _system_name(codec: Any, system: str) -> str:
@@ -236,14 +240,22 @@ def write_grid(samples: list[dict[str, np.ndarray]], path: Path, cell: int = 256
     grid.save(path)
 
 
-def write_rd_plot(rows: list[dict[str, Any]], curves: dict[str, list[tuple[float, float, float]]], path: Path) -> str:
-    """PSNR and MS-SSIM against bpp (matplotlib); returns the path, or what is missing to draw it."""
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend, or None when matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def write_rd_plot(rows: list[dict[str, Any]], curves: dict[str, list[tuple[float, float, float]]], path: Path) -> str:
+    """PSNR and MS-SSIM against bpp (matplotlib); returns the path, or what is missing to draw it."""
+    plt = _pyplot()
+    if plt is None:
         return "not drawn: pip install matplotlib"
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, k, label in ((axes[0], 1, "PSNR (dB)"), (axes[1], 2, "MS-SSIM")):
@@ -256,6 +268,30 @@ def write_rd_plot(rows: list[dict[str, Any]], curves: dict[str, list[tuple[float
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
+
+
+def write_use_plot(growth: list[tuple[float, float]], path: Path) -> str:
+    """Share of codes used against tokens seen per code, one point per file (matplotlib); returns the path, or
+    what is missing to draw it.
+
+    Why: a utilisation figure depends on how many tokens the set gives each code and on how alike its images are
+    (a few large, smooth photos repeat a few codes); the curve shows whether use was still rising when the set
+    ended."""
+    plt = _pyplot()
+    if plt is None:
+        return "not drawn: pip install matplotlib"
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([g[0] for g in growth], [100 * g[1] for g in growth], "o-", markersize=3)
+    ax.axhline(99, color="grey", linestyle=":", label="99 % of the codebook")
+    ax.axvline(10, color="grey", linestyle="--", label="10 tokens per code")
+    ax.set_xlabel("tokens per code so far (files in sorted order)")
+    ax.set_ylabel("codes used (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

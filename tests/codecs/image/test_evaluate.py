@@ -1,4 +1,5 @@
-"""Image evaluation: rows for ours and the baselines, MS-SSIM on small images, the grid and the RD plot."""
+"""Image evaluation: rows for ours and the baselines, MS-SSIM on small images, the grid, the RD plot and the
+code-use curve."""
 from __future__ import annotations
 
 import numpy as np
@@ -44,6 +45,11 @@ def test_evaluate_rows_grid_and_plot(small_codec, tmp_path):
         assert r["bpp"] > 0 and r["psnr"] > 10 and "quality" in r
     assert (tmp_path / "out" / "grid.png").exists()
     assert ours["rd_plot"] == str(tmp_path / "out" / "rd.png") and (tmp_path / "out" / "rd.png").exists()
+    # use grows file by file and ends at the set's figures
+    growth = ours["use_growth"]
+    assert len(growth) == 3 and all(a[0] < b[0] and a[1] <= b[1] for a, b in zip(growth, growth[1:]))
+    assert growth[-1] == pytest.approx((ours["tokens_per_code"], ours["utilization"]))
+    assert ours["use_plot"] == str(tmp_path / "out" / "use.png") and (tmp_path / "out" / "use.png").exists()
     table = format_table(rows)
     assert "| image-test (ours) | 3 |" in table and "| webp 2x-down" in table
     assert len(evaluate(small_codec, tmp_path, limit=1, with_baselines=False)) == 1

@@ -66,6 +66,7 @@ def test_image_recipe_trains_exports_and_evaluates(tmp_path, photo_folder):
     assert abs(ours["bpp"] - rates[0]) < 0.02 * rates[0]  # export measured these files (header ids differ)
     assert 0 < rows[1]["bpp"] < 2 * ours["bpp"] + 0.5 and rows[1]["psnr"] > 10
     assert (tmp_path / "eval" / "grid.png").exists()
+    assert not (tmp_path / "eval" / "use.png").exists() and "use_plot" not in ours  # no tokens: no code-use curve
     assert "| tiny-iw rate 2 (ours) |" in format_image_table(rows)
     # export --set replaces config fields the weights do not depend on (the recipe's deadzone here)
     from mediatok.train.export import main as export_main, network_from_checkpoint

@@ -144,21 +144,20 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
                    perplexity=float(_perplexity(counts)), use_growth=growth)
     if out_dir is not None:
         write_figures(rows, samples, files, Path(out_dir), with_baselines)
+        rows[0]["use_plot"] = write_use_plot(growth, Path(out_dir) / "use.png")
     return rows
 
 
 def write_figures(rows: list[dict[str, Any]], samples: list[dict[str, np.ndarray]], files: list[Path], out_dir: Path,
                   with_baselines: bool) -> None:
-    """out_dir/grid.png (the samples), out_dir/rd.png (the rows beside JPEG's and WebP's quality ladders over the
-    first 8 files) and, for tokenizers, out_dir/use.png (code use as the set grows); their paths go into the first
-    row."""
+    """out_dir/grid.png (the samples) and out_dir/rd.png (the rows beside JPEG's and WebP's quality ladders over
+    the first 8 files); their paths go into the first row. Shared with the wavelet family; the tokenizer's code-use
+    curve is drawn by `evaluate` itself."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_grid(samples, out_dir / "grid.png")
     curves = rd_curves([read_image(p) for p in files[:8]]) if with_baselines else {}
     rows[0]["rd_plot"] = write_rd_plot(rows, curves, out_dir / "rd.png")
     rows[0]["grid"] = str(out_dir / "grid.png")
-    if "use_growth" in rows[0]:  # codecs with tokens only (the wavelet family shares these figures)
-        rows[0]["use_plot"] = write_use_plot(rows[0]["use_growth"], out_dir / "use.png")
 
 
 def _system_name(codec: Any, system: str) -> str:

@@ -84,6 +84,13 @@ def _encode(args: argparse.Namespace) -> int:
         if not 0 <= args.rate < rates:
             raise ValueError(f"--rate must be in 0..{rates - 1} for {codec.name!r} (0 lowest), got {args.rate}")
         kwargs["rate"] = args.rate
+    if args.downscale is not None:
+        factors = getattr(codec, "downscales", None)
+        if factors is None:
+            raise ValueError(f"--downscale is for the image tokenizers; {codec.name!r} codes at one scale")
+        if args.downscale not in factors:
+            raise ValueError(f"--downscale must be one of {list(factors)} for {codec.name!r}, got {args.downscale}")
+        kwargs["downscale"] = args.downscale
     blob = codec.encode(x, **kwargs)
     out = Path(args.output or src.with_suffix(".mtk"))
     out.write_bytes(blob)
@@ -177,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(`mediatok info` or `mediatok models` lists them)")
     p.add_argument("--rate", type=int, default=None,
                    help="wavelet codecs: which of the model's rates to encode at, 0 the lowest (default: the highest)")
+    p.add_argument("--downscale", type=int, default=None,
+                   help="image tokenizers: code the image shrunk 2 or 4 times and grow it back on decode, for about a "
+                        "quarter or a sixteenth of the bits (combines with --codebook-size)")
     p.set_defaults(func=_encode)
 
     p = sub.add_parser("decode", help="decode a .mtk file; the output's suffix picks the format")

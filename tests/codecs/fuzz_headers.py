@@ -23,7 +23,7 @@ HOSTILE_INTS = (0, 1, 2, 3, 7, 255, 999_983, 44_101, 65_535, 2**31 - 1, 2**31, 2
 HOSTILE_OTHER: tuple[Any, ...] = (-1, -(2**40), "16000", b"\x00" * 3, 1.5, float("nan"), (1, 2, 3), (), True)
 HOSTILE_IDS = ("", "../../etc/passwd", "/tmp", ".", "pretrained/speech-16k", "x" * 300, "speech-16k\x00", "s16 ")
 EXTRA_KEYS = ("sample_rate", "channels", "num_samples", "height", "width", "depth", "shape", "codebooks",
-              "frames", "coder", "prior", "format", "scale", "codebook_size", "rate", "unknown-key")
+              "frames", "coder", "prior", "format", "scale", "codebook_size", "rate", "downscale", "unknown-key")
 
 
 def example_for(codec: Any) -> Path:

@@ -1,10 +1,16 @@
 """The user-facing image codec: images in any common form <-> tokens (1, h, w) <-> .mtk bytes, and back.
 
     uint8 (H, W, 3) | uint8 (H, W) | float (3, H, W) in [0, 1] | PIL image | path
-        --prepare: to float (3, H, W) in [0, 1], replicate-pad to multiples of f--> (3, H', W')
+        --prepare: to float (3, H, W) in [0, 1], optionally shrink by `downscale`, replicate-pad to multiples of f
+        --> (3, H', W')
         --tiles of `tile` tokens with `margin` tokens of context--> ImageVQ.encode_latents --> tokens (1, H'/f, W'/f)
         --entropy model (or raw indices)--> payload --pack(header: height, width, format)--> .mtk bytes
-    .mtk --check_facts--> tokens (1, ceil(H/f), ceil(W/f)) --tiles--> (3, H', W') --crop, convert back--> same kind
+    .mtk --check_facts--> tokens (1, ceil(H/f), ceil(W/f)) --tiles--> (3, H', W') --crop, (grow back), convert back
+        --> same kind at the encoded size
+
+`downscale=2` is a lower operating point of the same model: the image is shrunk 2x (antialiased bicubic) before
+encoding and the decoded picture is grown back (bicubic), so one token covers 2f x 2f pixels, a quarter of the
+bits. The header keeps the original size and the factor, so decode returns the size that was encoded.
 
 Large images are processed tile by tile: a tile's encoder or decoder input reaches `margin` tokens beyond
 it on every side and only the tile's own part is kept, so memory is bounded by the tile size and seams
@@ -14,6 +20,7 @@ lowest resolution) tiles differ from one pass slightly, as an image twice the ti
 """
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +37,8 @@ from mediatok.errors import BitstreamError
 # Input kinds, stored in the header's "format" field so that decode returns what was encoded.
 UINT8_RGB, FLOAT_TENSOR, PIL_RGB, UINT8_GRAY, PIL_GRAY = range(5)
 MAX_SIDE = 1 << 16
+# Shrink factors `encode(..., downscale=)` accepts, and so the header's "downscale" field.
+DOWNSCALES = (1, 2, 4)
 
 
 class ImageCodec(Codec):
@@ -43,6 +52,7 @@ class ImageCodec(Codec):
     modality = "image"
     token_layout = "h, w"
     model_class = ImageVQ
+    downscales = DOWNSCALES
 
     def __init__(self, model: ImageVQ, entropy_model: Any = None, *, name: str = "image", short_id: str | None = None,
                  model_hash: bytes = b"", num_threads: int | None = None, tile: int = 64, margin: int = 8,
@@ -68,27 +78,43 @@ class ImageCodec(Codec):
         return self.model.cfg.downsample
 
     # ---- family hooks -------------------------------------------------------------------------------------
-    def prepare(self, x: Any, codebook_size: int | None = None) -> Prepared:
-        """Any supported image -> float (3, H', W') in [0, 1], replicate-padded to multiples of f; facts
-        height, width, (unless a uint8 RGB array) format and (unless the main one) codebook_size."""
+    def prepare(self, x: Any, codebook_size: int | None = None, downscale: int = 1) -> Prepared:
+        """Any supported image -> float (3, H', W') in [0, 1], shrunk by `downscale` and replicate-padded to
+        multiples of f; facts height and width (the input's), (unless a uint8 RGB array) format, (unless the main
+        one) codebook_size and (unless 1) downscale."""
         sizes = self.model.codebook_sizes
         if codebook_size is not None and codebook_size not in sizes:
             raise ValueError(f"codebook_size must be one of this model's {list(sizes)}, got {codebook_size}")
+        if not isinstance(downscale, numbers.Integral) or isinstance(downscale, bool) or downscale not in DOWNSCALES:
+            raise ValueError(f"downscale must be one of {list(DOWNSCALES)}, got {downscale!r}")
+        downscale = int(downscale)
         kind, img = image_to_tensor(x)
         h, w = img.shape[1:]
+        if downscale > 1:
+            img = shrink_image(img, downscale)
         f = self.stride
-        if h % f or w % f:  # replicate: a border of copies adds no edge for the encoder to spend tokens on
-            img = F.pad(img[None], (0, -w % f, 0, -h % f), mode="replicate")[0]
+        hs, ws = img.shape[1:]
+        if hs % f or ws % f:  # replicate: a border of copies adds no edge for the encoder to spend tokens on
+            img = F.pad(img[None], (0, -ws % f, 0, -hs % f), mode="replicate")[0]
         facts: dict[str, Any] = {"height": h, "width": w}
         if kind != UINT8_RGB:
             facts["format"] = kind
         if codebook_size is not None and codebook_size != sizes[0]:
             facts["codebook_size"] = int(codebook_size)
+        if downscale > 1:
+            facts["downscale"] = int(downscale)
         return Prepared(img.contiguous(), facts)
 
     def check_facts(self, header: dict[str, Any]) -> dict[str, Any]:
-        """height and width in [1, 65536] with at most MAX_PIXELS pixels; format one of the five kinds."""
+        """height and width in [1, 65536] with at most MAX_PIXELS pixels; format one of the five kinds;
+        codebook_size one of the model's; downscale one of DOWNSCALES."""
         facts = image_facts(header)
+        if "downscale" in header:
+            factor = header_int(header, "downscale", None, 1, DOWNSCALES[-1])
+            if factor not in DOWNSCALES:
+                raise BitstreamError(f"bitstream header field 'downscale' = {factor} is not one of {list(DOWNSCALES)}")
+            if factor > 1:
+                facts["downscale"] = factor
         if "codebook_size" in header:
             size = header_int(header, "codebook_size", None, 2, self.model.cfg.codebook_size)
             if size not in self.model.cfg.nested_sizes:
@@ -127,14 +153,19 @@ class ImageCodec(Codec):
 
     def latent_shape(self, facts: dict[str, Any]) -> tuple[int, ...]:
         f = self.stride
-        return (1, -(-facts["height"] // f), -(-facts["width"] // f))
+        hs, ws = shrunk_size(facts["height"], facts["width"], facts.get("downscale", 1))
+        return (1, -(-hs // f), -(-ws // f))
 
     def default_facts(self, tokens: Tensor) -> dict[str, Any]:
         """Detokenized images are uint8 (h * f, w * f, 3) arrays."""
         return {"height": tokens.shape[1] * self.stride, "width": tokens.shape[2] * self.stride, "format": UINT8_RGB}
 
     def restore(self, y: Tensor, facts: dict[str, Any]) -> Any:
-        """(3, H', W') -> the encoded kind at the encoded size."""
+        """(3, H', W') -> the encoded kind at the encoded size (grown back first if it was shrunk)."""
+        factor = facts.get("downscale", 1)
+        if factor > 1:
+            hs, ws = shrunk_size(facts["height"], facts["width"], factor)
+            y = grow_image(y[:, :hs, :ws], facts["height"], facts["width"])
         return restore_image(y, facts)
 
     # ---- tiling: bounded memory for any size ------------------------------------------------------------------
@@ -160,10 +191,11 @@ class ImageCodec(Codec):
         return out
 
     # ---- public signatures ----------------------------------------------------------------------------------
-    def tokenize(self, x: Any, codebook_size: int | None = None) -> Tensor:
+    def tokenize(self, x: Any, codebook_size: int | None = None, downscale: int = 1) -> Tensor:
         """Image -> LongTensor (1, ceil(H / f), ceil(W / f)), no entropy coding; indices into the main codebook or
-        the nested one of `codebook_size` entries."""
-        return super().tokenize(x, codebook_size=codebook_size)
+        the nested one of `codebook_size` entries. With `downscale` d, the tokens of the image shrunk d times
+        (ceil(ceil(H / d) / f) rows); `detokenize` then gives the shrunk picture."""
+        return super().tokenize(x, codebook_size=codebook_size, downscale=downscale)
 
     def check_tokens(self, tokens: Any, codebook_size: int | None = None) -> Tensor:
         """The base check, and a grid: (1, h, w)."""
@@ -180,10 +212,12 @@ class ImageCodec(Codec):
         tokens = self.check_tokens(tokens, codebook_size)
         return self._reconstruct(tokens, {**self.default_facts(tokens), "codebook_size": codebook_size})
 
-    def encode(self, x: Any, codebook_size: int | None = None) -> bytes:
+    def encode(self, x: Any, codebook_size: int | None = None, downscale: int = 1) -> bytes:
         """Image (uint8 (H, W, 3) | (H, W), float (3, H, W) in [0, 1], PIL image, path) -> .mtk bytes; with
-        `codebook_size` (one of `model.codebook_sizes`), a lower rate from a nested codebook (the header says which)."""
-        return super().encode(x, codebook_size=codebook_size)
+        `codebook_size` (one of `model.codebook_sizes`), a lower rate from a nested codebook; with `downscale` 2 or
+        4, the image is coded shrunk that many times and grown back on decode (a quarter or a sixteenth of the
+        tokens). The header says which, so decode needs neither."""
+        return super().encode(x, codebook_size=codebook_size, downscale=downscale)
 
     def decode(self, blob: bytes) -> Any:
         """.mtk bytes -> the encoded image's kind at its size."""
@@ -213,6 +247,23 @@ def restore_image(y: Tensor, facts: dict[str, Any]) -> Any:
         gray = np.asarray(_pil().fromarray(rgb).convert("L"))
         return gray if kind == UINT8_GRAY else _pil().fromarray(gray, mode="L")
     return _pil().fromarray(rgb) if kind == PIL_RGB else np.ascontiguousarray(rgb)
+
+
+def shrunk_size(h: int, w: int, factor: int) -> tuple[int, int]:
+    """The size an h x w image is coded at when shrunk `factor` times (rounded up: no pixel row is dropped)."""
+    return -(-h // factor), -(-w // factor)
+
+
+def shrink_image(img: Tensor, factor: int) -> Tensor:
+    """float (3, H, W) -> (3, ceil(H / factor), ceil(W / factor)), antialiased bicubic (a low-pass filter first,
+    as image libraries' resize does, so fine texture does not alias into the small picture)."""
+    hs, ws = shrunk_size(img.shape[1], img.shape[2], factor)
+    return F.interpolate(img[None], size=(hs, ws), mode="bicubic", antialias=True, align_corners=False)[0].clamp(0, 1)
+
+
+def grow_image(y: Tensor, h: int, w: int) -> Tensor:
+    """Decoded float (3, h', w') -> (3, h, w), bicubic."""
+    return F.interpolate(y[None].float(), size=(h, w), mode="bicubic", align_corners=False)[0]
 
 
 def tiles(h: int, w: int, tile: int, margin: int):
@@ -280,5 +331,6 @@ def _check_size(h: int, w: int) -> None:
                          f"({MAX_SIDE} px a side); downscale it or split it first")
 
 
-__all__ = ["ImageCodec", "ImageConversionWarning", "image_facts", "image_to_tensor", "restore_image", "tiles", "UINT8_RGB",
+__all__ = ["ImageCodec", "ImageConversionWarning", "image_facts", "image_to_tensor", "restore_image", "tiles",
+           "shrink_image", "grow_image", "shrunk_size", "DOWNSCALES", "UINT8_RGB",
            "FLOAT_TENSOR", "PIL_RGB", "UINT8_GRAY", "PIL_GRAY"]

@@ -6,7 +6,7 @@
 Baselines are Pillow's JPEG and WebP, each at the quality whose file size is nearest our own for that image
 (binary search over quality). WebP cannot go below about 0.07 bpp at 512 x 512, so a third baseline,
 "webp 2x-down", codes the image downscaled 2x (Lanczos) and upscales the decoded picture back (bicubic):
-the fair comparison for the lowest rates. With `out_dir`, writes grid.png (centre crops: original, ours,
+the fair comparison for the lowest rates, and the peer of our own 2x-down row (`encode(x, downscale=2)`). With `out_dir`, writes grid.png (centre crops: original, ours,
 the baselines) and rd.png (PSNR and MS-SSIM against bpp; JPEG and WebP over a ladder of qualities).
 """
 from __future__ import annotations
@@ -98,9 +98,12 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
     nested = tuple(getattr(codec.model.cfg, "nested_sizes", ()))
     baselines = ["jpeg", "webp", "webp 2x-down"] if with_baselines else []
     # Each nested codebook is one more operating point of ours, with WebP (or, below WebP's floor, WebP on a
-    # 2x-downscaled image) matched to its size.
+    # 2x-downscaled image) matched to its size; so is coding the image shrunk 2x (`encode(x, downscale=2)`), the
+    # lowest rate, against WebP on the same shrunk image.
+    shrunk = 2 in getattr(codec, "downscales", ())
     systems = ["ours", *baselines, *(f"{kind} @{n}" for n in nested
-                                     for kind in (["ours"] + (["webp-matched"] if with_baselines else [])))]
+                                     for kind in (["ours"] + (["webp-matched"] if with_baselines else []))),
+               *((["ours 2x-down"] + (["webp 2x-down-matched"] if with_baselines else [])) if shrunk else [])]
     acc = {s: {"bits": 0.0, "pixels": 0.0, "psnr": [], "ms_ssim": [], "enc_s": 0.0, "dec_s": 0.0, "quality": []}
            for s in systems}
     counts = torch.zeros(codec.codebook_size, dtype=torch.float64)
@@ -136,6 +139,17 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
                 decoded, size, q = webp_matched(x, len(small))
                 add_measurement(acc[f"webp-matched @{n}"], x, decoded, 8 * size, 0.0, 0.0)
                 acc[f"webp-matched @{n}"]["quality"].append(q)
+        if shrunk:
+            t0 = time.perf_counter()
+            small = codec.encode(x, downscale=2)
+            t1 = time.perf_counter()
+            recon["ours 2x-down"] = codec.decode(small)
+            add_measurement(acc["ours 2x-down"], x, recon["ours 2x-down"], 8 * len(small), t1 - t0,
+                            time.perf_counter() - t1)
+            if with_baselines:
+                decoded, size, q = nearest_quality(lambda q: webp_2x_down(x, q), len(small), lo=0)
+                add_measurement(acc["webp 2x-down-matched"], x, decoded, 8 * size, 0.0, 0.0)
+                acc["webp 2x-down-matched"]["quality"].append(q)
         if len(samples) < 6:
             samples.append({"original": x, **recon})
     rows = [summary_row(_system_name(codec, s), acc[s]) for s in systems]
@@ -165,6 +179,10 @@ def _system_name(codec: Any, system: str) -> str:
         return f"{codec.name} (ours)"
     if system.startswith("ours @"):
         return f"{codec.name} {system[len('ours '):]} codes (ours)"
+    if system == "ours 2x-down":
+        return f"{codec.name} 2x-down (ours)"
+    if system == "webp 2x-down-matched":
+        return f"webp 2x-down at {codec.name} 2x-down's size"
     if system.startswith("webp-matched @"):
         return f"webp / webp 2x-down at {codec.name} {system[len('webp-matched '):]}'s size"
     return system

@@ -9,7 +9,7 @@ from PIL import Image
 import mediatok
 from image_helpers import make_codec, photo_like
 from mediatok.codecs.image import ImageCodec
-from mediatok.entropy import pack
+from mediatok.entropy import pack, unpack
 from mediatok.errors import BitstreamError
 
 
@@ -154,3 +154,53 @@ def test_example_photo_round_trips_at_its_odd_size(small_codec):
     path = Path(__file__).resolve().parents[3] / "examples" / "chelsea.png"
     y = small_codec.decode(small_codec.encode(path))
     assert y.shape == (300, 451, 3) and y.dtype == np.uint8
+
+
+@pytest.mark.parametrize("size", [(37, 53), (1, 1), (5, 3), (70, 130)])
+@pytest.mark.parametrize("factor", [2, 4])
+def test_downscaled_encode_returns_the_input_size_from_fewer_tokens(small_codec, tmp_path, size, factor):
+    img = photo_like(*size, seed=8)
+    for name, (x, kind, shape) in _kinds(img, tmp_path).items():
+        blob = small_codec.encode(x, downscale=factor)
+        y = small_codec.decode(blob)
+        assert isinstance(y, kind), name
+        if isinstance(y, Image.Image):
+            assert y.size == (size[1], size[0]) and y.mode == x.mode, name
+        else:
+            assert tuple(y.shape) == shape, name
+    header = unpack(small_codec.encode(img, downscale=factor))[0]
+    assert (header["height"], header["width"], header["downscale"]) == (*size, factor)
+    hs, ws = -(-size[0] // factor), -(-size[1] // factor)
+    assert small_codec.tokenize(img, downscale=factor).shape == (1, -(-hs // 8), -(-ws // 8))
+
+
+def test_downscaled_encode_codes_the_shrunk_picture_and_grows_it_back(small_codec):
+    """The tokens are those of the shrunk image, and decode is exactly that image's decode grown back: the factor
+    changes where the pixels come from, not the model."""
+    from mediatok.codecs.image.codec import grow_image, shrink_image
+
+    img = photo_like(64, 96, seed=9)
+    x = torch.from_numpy(img).permute(2, 0, 1).float() / 255
+    small = shrink_image(x, 2)
+    assert small.shape == (3, 32, 48)
+    assert torch.equal(small_codec.tokenize(img, downscale=2), small_codec.tokenize(small))
+    with torch.no_grad():
+        expected = grow_image(small_codec.decode_latents(small_codec.tokenize(small)), 64, 96)
+    y = small_codec.decode(small_codec.encode(x, downscale=2))
+    torch.testing.assert_close(y, expected.clamp(0, 1), atol=1e-6, rtol=0)
+    full, quarter = small_codec.encode(img), small_codec.encode(img, downscale=2)
+    assert len(quarter) < len(full) and "downscale" not in unpack(full)[0]
+
+
+@pytest.mark.parametrize("factor", [0, 3, 8, True, "2", 2.0])
+def test_bad_downscale_is_refused(small_codec, factor):
+    with pytest.raises(ValueError, match="downscale must be one of"):
+        small_codec.encode(photo_like(16, 16), downscale=factor)
+
+
+@pytest.mark.parametrize("factor, match", [(3, "'downscale' = 3 is not one of"), (0, "'downscale' = 0 is outside"),
+                                           (2**40, "outside"), ("2", "must be an integer")])
+def test_bad_downscale_headers_raise_bitstream_errors(small_codec, factor, match):
+    blob = pack({"model": "imt", "coder": "raw", "height": 8, "width": 8, "downscale": factor}, [b"\x00" * 6])
+    with pytest.raises(BitstreamError, match=match):
+        small_codec.decode(blob)

@@ -37,11 +37,12 @@ def test_evaluate_rows_grid_and_plot(small_codec, tmp_path):
     for i in range(3):
         Image.fromarray(photo_like(48 + 8 * i, 64, seed=i)).save(tmp_path / f"img{i}.png")
     rows = evaluate(small_codec, tmp_path, out_dir=tmp_path / "out")
-    assert [r["system"] for r in rows] == ["image-test (ours)", "jpeg", "webp", "webp 2x-down"]
+    assert [r["system"] for r in rows] == ["image-test (ours)", "jpeg", "webp", "webp 2x-down",
+                                           "image-test 2x-down (ours)", "webp 2x-down at image-test 2x-down's size"]
     ours = rows[0]
     assert ours["images"] == 3 and ours["bpp"] > 0 and 0 < ours["utilization"] <= 1 and ours["tokens_per_code"] > 0
     assert ours["encode_mp_s"] > 0 and ours["decode_mp_s"] > 0 and np.isfinite(ours["ms_ssim"])
-    for r in rows[1:]:
+    for r in rows[1:4]:  # the baselines
         assert r["bpp"] > 0 and r["psnr"] > 10 and "quality" in r
     assert (tmp_path / "out" / "grid.png").exists()
     assert ours["rd_plot"] == str(tmp_path / "out" / "rd.png") and (tmp_path / "out" / "rd.png").exists()
@@ -52,6 +53,9 @@ def test_evaluate_rows_grid_and_plot(small_codec, tmp_path):
     assert ours["use_plot"] == str(tmp_path / "out" / "use.png") and (tmp_path / "out" / "use.png").exists()
     table = format_table(rows)
     assert "| image-test (ours) | 3 |" in table and "| webp 2x-down" in table
-    assert len(evaluate(small_codec, tmp_path, limit=1, with_baselines=False)) == 1
+    down, matched = rows[4], rows[5]  # a quarter of the tokens; WebP on the same shrunk image at about its size
+    assert down["images"] == 3 and 0 < down["bpp"] < ours["bpp"] and down["encode_mp_s"] > 0
+    assert matched["bpp"] > 0 and matched["psnr"] > 10 and "quality" in matched  # (WebP's floor is above ours here)
+    assert len(evaluate(small_codec, tmp_path, limit=1, with_baselines=False)) == 2  # ours, ours 2x-down
     with pytest.raises(ValueError, match="no images"):
         evaluate(small_codec, tmp_path / "out" / "empty")

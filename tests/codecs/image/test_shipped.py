@@ -47,3 +47,15 @@ def test_shipped_model_rates_from_its_nested_codebooks():
     tokens = -(-x.shape[0] // 8) * -(-x.shape[1] // 8)
     for k, size in zip(ks, sizes):  # each prior codes the tokens in about log2(K) bits or fewer (+ a short header)
         assert size * 8 < tokens * np.log2(k) + 8 * 64, k
+
+
+def test_shipped_model_codes_a_shrunk_photo_for_a_quarter_of_the_bits():
+    """downscale=2 and 4: one token per 16 x 16 (32 x 32) pixels of the photo, decoded back at its size."""
+    x = read_image(EXAMPLE)
+    codec = mediatok.load("image-vq")
+    blobs = {d: codec.encode(x, downscale=d) for d in (1, 2, 4)}
+    ys = {d: mediatok.decode(blob) for d, blob in blobs.items()}
+    assert all(y.shape == x.shape for y in ys.values())
+    assert len(blobs[4]) < 0.5 * len(blobs[2]) < 0.25 * len(blobs[1])  # about a quarter each step, with header
+    quality = [_psnr(x, ys[d]) for d in (1, 2, 4)]
+    assert quality == sorted(quality, reverse=True) and quality[2] > 22  # blurrier, still the photo

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from mediatok.codecs.image import ImageCodec
 from mediatok.codecs.image.model import ImageVQ, ImageVQConfig
@@ -130,3 +131,12 @@ def test_cli_encodes_with_a_nested_codebook(nested_model, photo_folder, tmp_path
     assert main(["decode", str(out), "-o", str(tmp_path / "a.png"), "--model", str(tmp_path / "nested")]) == 0
     assert main(["encode", str(src), "-o", str(out), "--model", str(tmp_path / "nested"), "--codebook-size", "8"]) != 0
     assert "--codebook-size must be one of nested's codebook sizes [64, 16, 4]" in capsys.readouterr().err
+    # --downscale combines with --codebook-size; the header keeps both and decode returns the input's size
+    assert main(["encode", str(src), "-o", str(out), "--model", str(tmp_path / "nested"), "--codebook-size", "4",
+                 "--downscale", "2"]) == 0
+    header = unpack(out.read_bytes())[0]
+    assert header["codebook_size"] == 4 and header["downscale"] == 2
+    assert main(["decode", str(out), "-o", str(tmp_path / "b.png"), "--model", str(tmp_path / "nested")]) == 0
+    assert Image.open(tmp_path / "b.png").size == Image.open(src).size
+    assert main(["encode", str(src), "-o", str(out), "--model", str(tmp_path / "nested"), "--downscale", "3"]) != 0
+    assert "--downscale must be one of [1, 2, 4] for 'nested', got 3" in capsys.readouterr().err

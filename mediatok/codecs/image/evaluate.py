@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mediatok.codecs.figures import NOT_DRAWN, pyplot
 from mediatok.codecs.image import metrics
 from mediatok.codecs.image.io import READ_SUFFIXES, read_image
 
@@ -259,23 +260,11 @@ def write_grid(samples: list[dict[str, np.ndarray]], path: Path, cell: int = 256
     grid.save(path)
 
 
-def _pyplot() -> Any:
-    """matplotlib.pyplot on the file-only Agg backend, or None when matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    return plt
-
-
 def write_rd_plot(rows: list[dict[str, Any]], curves: dict[str, list[tuple[float, float, float]]], path: Path) -> str:
     """PSNR and MS-SSIM against bpp (matplotlib); returns the path, or what is missing to draw it."""
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
-        return "not drawn: pip install matplotlib"
+        return NOT_DRAWN
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, k, label in ((axes[0], 1, "PSNR (dB)"), (axes[1], 2, "MS-SSIM")):
         for name, points in curves.items():
@@ -300,9 +289,9 @@ def write_use_plot(growth: list[tuple[float, float]], path: Path) -> str:
     Why: a utilisation figure depends on how many tokens the set gives each code and on how alike its images are
     (a few large, smooth photos repeat a few codes); the curve shows whether use was still rising when the set
     ended."""
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
-        return "not drawn: pip install matplotlib"
+        return NOT_DRAWN
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot([g[0] for g in growth], [100 * g[1] for g in growth], "o-", markersize=3)
     ax.axhline(99, color="grey", linestyle=":", label="99 % of the codebook")

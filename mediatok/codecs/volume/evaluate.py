@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from mediatok.codecs.figures import NOT_DRAWN, pyplot
 from mediatok.codecs.volume.io import READ_SUFFIXES, as_mesh_arrays, read_mesh
 from mediatok.codecs.volume.sdf import Frame, frame_of, grid_points, sdf_to_mesh, winding_inside
 
@@ -207,13 +208,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def write_rd_plot(rows: list[dict[str, Any]], path: Path) -> str:
     """Mean bytes per shape against mean IoU at 64^3 and 128^3, one marker per system; returns the path or why not."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "not drawn: matplotlib is not installed"
+    plt = pyplot()
+    if plt is None:
+        return NOT_DRAWN
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key in zip(axes, ("iou64", "iou128")):
         draco_rows = [r for r in rows if r["system"].startswith("draco")]
@@ -239,14 +236,10 @@ def write_rd_plot(rows: list[dict[str, Any]], path: Path) -> str:
 
 def write_renders(samples: list[dict[str, Any]], systems: list[str], path: Path, max_shapes: int = 8) -> str:
     """A grid of shaded renders: one row per shape, the original then each system's reconstruction (matplotlib)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from mpl_toolkits.mplot3d.art3d import Poly3DCollection
-    except ImportError:
-        return "not drawn: matplotlib is not installed"
+    plt = pyplot()
+    if plt is None:
+        return NOT_DRAWN
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # ships with matplotlib
     shown = [s for s in systems if not s.startswith("draco") or s == "draco q8"]
     samples = samples[:max_shapes]
     cols = 1 + len(shown)

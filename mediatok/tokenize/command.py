@@ -25,6 +25,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto, cpu or gpu. Without --devices: gpu runs the codec on CUDA (an error if there is none), "
                         "auto and cpu on the CPU; with --devices: Lightning's accelerator")
     p.add_argument("--strategy", default=None, help="Lightning strategy (default: auto, i.e. ddp for several devices)")
+    p.add_argument("--codebook-size", type=int, default=None,
+                   help="image models with nested codebooks: tokens from the nested codebook of this size (the "
+                        "manifest's vocabulary); `mediatok models` lists the model, its card the sizes")
+    p.add_argument("--downscale", type=int, default=None,
+                   help="image tokenizers: tokenize each image shrunk 2 or 4 times (one token per 16 x 16 pixels "
+                        "for an f8 model at 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -46,10 +52,11 @@ def run(args: argparse.Namespace) -> int:
     """Tokenize as `args` say, print a summary (failed items listed); exit status 0 unless nothing succeeded."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    options = {k: v for k, v in (("codebook_size", args.codebook_size), ("downscale", args.downscale)) if v is not None}
     s = tokenize_dataset(
         args.data, args.out, args.model, pattern=args.pattern, shard_size=args.shard_size, workers=args.workers,
         devices=args.devices, accelerator=args.accelerator, num_nodes=args.num_nodes, strategy=args.strategy,
-        progress=not args.no_progress,
+        options=options, progress=not args.no_progress,
     )
     if not is_rank_zero():
         return 0

@@ -1,7 +1,7 @@
 """Shard jobs: which items a shard holds, and tokenizing them one by one. Shared by every way of running
 (in process, worker processes, Lightning ranks), so each writes the same bytes.
 
-    item --io.read--> (x, kwargs) --codec.tokenize(x, **kwargs)--> tokens (Q, *S) --checked--> shard dtype array
+    item --io.read--> (x, kwargs) --codec.tokenize(x, **kwargs, **options)--> tokens (Q, *S) --checked--> shard dtype array
                                   --io.amount(x, kwargs)--> (amount, unit) recorded with the item
 """
 from __future__ import annotations
@@ -63,11 +63,11 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def tokenize_item(item: Item, codec: Any, io: Any) -> tuple[Tensor, dict[str, Any]]:
+def tokenize_item(item: Item, codec: Any, io: Any, options: dict[str, Any] | None = None) -> tuple[Tensor, dict[str, Any]]:
     """One file -> (tokens (Q, *S), facts): the read kwargs that are plain values (e.g. sample_rate) and the
-    amount of media with its unit, as the family's I/O measures it."""
+    amount of media with its unit, as the family's I/O measures it. `options` go to every `codec.tokenize`."""
     x, kwargs = io.read(Path(item.file))
-    tokens = codec.tokenize(x, **kwargs)
+    tokens = codec.tokenize(x, **kwargs, **(options or {}))
     amount, unit = io.amount(x, kwargs)
     facts = {k: v for k, v in kwargs.items() if _plain(v) and k not in _RECORD_KEYS}
     return tokens, {**facts, "amount": float(amount), "unit": str(unit)}
@@ -81,11 +81,12 @@ def tokenize_items(job: ShardJob, codec: Any, io: Any, header: dict[str, Any],
     tokens, and the caller's process keeps its own setting.
     """
     records, arrays, failures = [], [], []
+    options = header["model"].get("options", {})
     with torch_threads(1), torch.inference_mode():
         for item in job.items:
             amount, unit = 0.0, ""
             try:
-                tokens, facts = tokenize_item(item, codec, io)
+                tokens, facts = tokenize_item(item, codec, io, options)
                 arrays.append(_codes_array(tokens, header))
             except Exception as e:  # noqa: BLE001 - one bad file must not stop a dataset; it is reported instead
                 msg = f"{type(e).__name__}: {e}".replace(item.file, item.path)  # no machine-specific paths in shards

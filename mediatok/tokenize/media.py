@@ -8,8 +8,9 @@ A new media family plugs in by registering; nothing here changes.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +100,16 @@ class CodecInfo:
     fingerprint: str  # sha256 prefix of the weights: a resumed run refuses shards made by other weights
     sample_rate: int | None = None  # audio codecs say these; other media leave them None
     frame_rate: float | None = None
+    # What every item's `codec.tokenize` is also given (an image model's codebook_size / downscale): part of the
+    # shards' identity, so a resumed run with other options starts afresh instead of mixing vocabularies.
+    options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON dict."""
-        return asdict(self)
+        """Plain-JSON dict (without `options` when there are none, as shards made before they existed)."""
+        d = asdict(self)
+        if not self.options:
+            del d["options"]
+        return d
 
 
 def _modules(codec: Any) -> list[nn.Module]:
@@ -122,15 +129,40 @@ def weights_fingerprint(codec: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def codec_info(codec: Any, model: Any = None) -> CodecInfo:
-    """Describe `codec`; `model` is what the user named it by (a registry name or a checkpoint folder)."""
+def check_options(codec: Any, options: dict[str, Any] | None) -> dict[str, Any]:
+    """The tokenize options, checked before any file is read: each must be a named parameter of
+    `codec.tokenize` after the media, with a plain JSON value, and the codec's own `check_options` (where it has
+    one) must accept the values; ValueError naming what was wrong. Without this, a bad option would fail every
+    item one by one."""
+    options = dict(options or {})
+    if not options:
+        return options
+    name = getattr(codec, "name", type(codec).__name__)
+    params = list(inspect.signature(codec.tokenize).parameters.values())[1:]  # after the media
+    named = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for key, value in options.items():
+        if key not in named:
+            raise ValueError(f"{name!r} tokenizes with no option {key!r}; its options are {named or 'none'}")
+        if not (value is None or isinstance(value, (str, int, float, bool))):
+            raise ValueError(f"tokenize option {key!r} must be a plain value (shards record it), got "
+                             f"{type(value).__name__}")
+    check = getattr(codec, "check_options", None)
+    if callable(check):
+        check(**options)
+    return options
+
+
+def codec_info(codec: Any, model: Any = None, options: dict[str, Any] | None = None) -> CodecInfo:
+    """Describe `codec` tokenizing with `options` (checked here); `model` is what the user named it by (a registry
+    name or a checkpoint folder). An option `codebook_size` (a nested codebook) is the tokens' vocabulary."""
+    options = check_options(codec, options)
     name = getattr(codec, "name", None)
     if not isinstance(name, str):
         name = Path(os.fspath(model)).name if isinstance(model, (str, os.PathLike)) else type(codec).__name__
     sample_rate, frame_rate = getattr(codec, "sample_rate", None), getattr(codec, "frame_rate", None)
     return CodecInfo(
         name=name, modality=str(codec.modality), num_codebooks=int(codec.num_codebooks),
-        codebook_size=int(codec.codebook_size), fingerprint=weights_fingerprint(codec),
+        codebook_size=int(options.get("codebook_size") or codec.codebook_size), fingerprint=weights_fingerprint(codec),
         sample_rate=None if sample_rate is None else int(sample_rate),
-        frame_rate=None if frame_rate is None else float(frame_rate),
+        frame_rate=None if frame_rate is None else float(frame_rate), options=options,
     )

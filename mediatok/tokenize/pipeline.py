@@ -197,7 +197,7 @@ def _placed(codec: Any, device: torch.device | None) -> Iterator[Any]:
 def tokenize_dataset(data: str | Path, out: str | Path, model: Any, *, pattern: str = "flat", shard_size: int = 256,
                      workers: int = 1, devices: int | None = None, accelerator: str = "auto", num_nodes: int = 1,
                      strategy: str | None = None, device: str | torch.device | None = None,
-                     progress: bool = True) -> TokenizeSummary:
+                     options: dict[str, Any] | None = None, progress: bool = True) -> TokenizeSummary:
     """Tokenize every item of `data` (folder, glob or CSV/JSONL manifest) into shards under `out`.
 
     `model` is a registry name or checkpoint folder (loaded with `mediatok.load` in each process) or a codec
@@ -207,6 +207,10 @@ def tokenize_dataset(data: str | Path, out: str | Path, model: Any, *, pattern: 
     x `num_nodes` on `accelerator`). Without `devices`, the codec runs on `device`, or on the accelerator's
     device ("gpu" -> cuda; "auto" and "cpu" -> the CPU). CPU runs of any of these kinds give byte-identical
     shards. A re-run skips finished shards. torch's thread setting is left as it was.
+
+    `options` go to every `codec.tokenize` call, e.g. {"codebook_size": 1024, "downscale": 2} for an image model's
+    nested codebook at one token per 16 x 16 pixels; they are checked before any file is read and recorded in
+    the manifest, whose `codebook_size` (the vocabulary) is then the nested one.
     """
     t0 = time.perf_counter()
     out = Path(out)
@@ -217,7 +221,7 @@ def tokenize_dataset(data: str | Path, out: str | Path, model: Any, *, pattern: 
     if devices is not None and device is not None:
         raise ValueError(f"pass device={device!r} or devices={devices} (Lightning picks each rank's device), not both")
     codec = load_codec(model)
-    io, info = media_io(codec), codec_info(codec, model)
+    io, info = media_io(codec), codec_info(codec, model, options)
     target = resolve_device(device, accelerator) if devices is None else None
     if devices is not None and accelerator in ("gpu", "cuda"):
         resolve_device(None, accelerator)  # the same clear error as without devices, before Lightning starts

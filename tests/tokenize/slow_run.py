@@ -9,9 +9,9 @@ from mediatok.tokenize import command, jobs
 _tokenize_item = jobs.tokenize_item
 
 
-def _slow_tokenize_item(item, codec, io):
+def _slow_tokenize_item(item, codec, io, options=None):
     time.sleep(0.15)
-    return _tokenize_item(item, codec, io)
+    return _tokenize_item(item, codec, io, options)
 
 
 if __name__ == "__main__":

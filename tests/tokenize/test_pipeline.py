@@ -142,10 +142,10 @@ def test_a_dying_worker_stops_the_run_and_a_rerun_finishes_it(tmp_path: Path, co
     tokenize_dataset(speech_dir, tmp_path / "reference", codec, shard_size=2, progress=False)
     original = jobs.tokenize_item
 
-    def crash_on_utt05(item, codec, io):
+    def crash_on_utt05(item, codec, io, options=None):
         if item.path == "spk-b/utt05.wav":  # its worker dies as if the OOM killer took it
             os._exit(3)
-        return original(item, codec, io)
+        return original(item, codec, io, options)
 
     monkeypatch.setattr(jobs, "tokenize_item", crash_on_utt05)  # fork workers inherit the patch
     with pytest.raises(RuntimeError, match="worker process died"):

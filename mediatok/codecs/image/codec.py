@@ -82,12 +82,8 @@ class ImageCodec(Codec):
         """Any supported image -> float (3, H', W') in [0, 1], shrunk by `downscale` and replicate-padded to
         multiples of f; facts height and width (the input's), (unless a uint8 RGB array) format, (unless the main
         one) codebook_size and (unless 1) downscale."""
-        sizes = self.model.codebook_sizes
-        if codebook_size is not None and codebook_size not in sizes:
-            raise ValueError(f"codebook_size must be one of this model's {list(sizes)}, got {codebook_size}")
-        if not isinstance(downscale, numbers.Integral) or isinstance(downscale, bool) or downscale not in DOWNSCALES:
-            raise ValueError(f"downscale must be one of {list(DOWNSCALES)}, got {downscale!r}")
-        downscale = int(downscale)
+        self.check_options(codebook_size, downscale)
+        sizes, downscale = self.model.codebook_sizes, int(downscale)
         kind, img = image_to_tensor(x)
         h, w = img.shape[1:]
         if downscale > 1:
@@ -104,6 +100,15 @@ class ImageCodec(Codec):
         if downscale > 1:
             facts["downscale"] = int(downscale)
         return Prepared(img.contiguous(), facts)
+
+    def check_options(self, codebook_size: int | None = None, downscale: int = 1) -> None:
+        """ValueError unless codebook_size is None or one of the model's sizes and downscale one of DOWNSCALES
+        (also what `mediatok tokenize` checks before it reads a file)."""
+        sizes = self.model.codebook_sizes
+        if codebook_size is not None and codebook_size not in sizes:
+            raise ValueError(f"codebook_size must be one of this model's {list(sizes)}, got {codebook_size}")
+        if not isinstance(downscale, numbers.Integral) or isinstance(downscale, bool) or downscale not in DOWNSCALES:
+            raise ValueError(f"downscale must be one of {list(DOWNSCALES)}, got {downscale!r}")
 
     def check_facts(self, header: dict[str, Any]) -> dict[str, Any]:
         """height and width in [1, 65536] with at most MAX_PIXELS pixels; format one of the five kinds;

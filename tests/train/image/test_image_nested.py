@@ -1,6 +1,8 @@
 """Nested codebooks: lower rates from one image model, selected at encode time and named in the header."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -140,3 +142,42 @@ def test_cli_encodes_with_a_nested_codebook(nested_model, photo_folder, tmp_path
     assert Image.open(tmp_path / "b.png").size == Image.open(src).size
     assert main(["encode", str(src), "-o", str(out), "--model", str(tmp_path / "nested"), "--downscale", "3"]) != 0
     assert "--downscale must be one of [1, 2, 4] for 'nested', got 3" in capsys.readouterr().err
+
+
+def test_tokenize_dataset_with_a_nested_codebook_and_downscale(nested_model, photo_folder, tmp_path, capsys):
+    """Options reach every item's tokenize, the manifest's vocabulary is the nested codebook's, the options are part
+    of the shards' identity, and a wrong option is refused before any file is read."""
+    from mediatok.cli import main
+    from mediatok.tokenize import TokenDataset, tokenize_dataset
+
+    codec = ImageCodec(nested_model, name="nested", short_id="nt")
+    options = {"codebook_size": 16, "downscale": 2}
+    summary = tokenize_dataset(photo_folder / "train", tmp_path / "out", codec, options=options, progress=False)
+    assert summary.num_items == 4 and not summary.failures
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["model"]["codebook_size"] == 16 and manifest["model"]["options"] == options
+    data = TokenDataset(tmp_path / "out", pattern=None)
+    assert data.vocab_size == 16
+    expected = [codec.tokenize(np.asarray(Image.open(p)), **options)
+                for p in sorted((photo_folder / "train").glob("*.png"))]
+    for i, tokens in enumerate(expected):
+        assert tokens.shape == (1, 10, 15)  # (150, 225) px shrunk to (75, 113), one token per 8 x 8 of those
+        assert int(tokens.max()) < 16 and torch.equal(data[i]["tokens"], tokens)
+    again = tokenize_dataset(photo_folder / "train", tmp_path / "out", codec, options={"codebook_size": 4},
+                             progress=False)
+    assert again.shards_skipped == 0  # other options: nothing reused
+    plain = tokenize_dataset(photo_folder / "train", tmp_path / "plain", codec, progress=False)
+    assert "options" not in json.loads((tmp_path / "plain" / "manifest.json").read_text())["model"]  # as before
+    assert plain.num_tokens == 4 * 19 * 29
+    for bad, match in (({"codebook_size": 32}, r"one of this model's \[64, 16, 4\]"),
+                       ({"downscale": 3}, r"downscale must be one of \[1, 2, 4\]"),
+                       ({"rate": 1}, r"no option 'rate'; its options are \['codebook_size', 'downscale'\]"),
+                       ({"downscale": [2]}, "must be a plain value")):
+        with pytest.raises(ValueError, match=match):
+            tokenize_dataset(photo_folder / "train", tmp_path / "bad", codec, options=bad, progress=False)
+    assert not (tmp_path / "bad").exists()
+    codec.save(tmp_path / "nested")
+    assert main(["tokenize", str(photo_folder / "train"), "-o", str(tmp_path / "cli"), "--model",
+                 str(tmp_path / "nested"), "--codebook-size", "16", "--downscale", "2", "--no-progress"]) == 0
+    from_cli = TokenDataset(tmp_path / "cli", pattern=None)
+    assert all(torch.equal(from_cli[i]["tokens"], tokens) for i, tokens in enumerate(expected))

@@ -117,28 +117,27 @@ def extract(raw_dir: Path) -> Path:
     return raw_dir
 
 
+# Packages whose photos are plain files in one folder: (name prefix, package, folder under the raw dir, searched
+# recursively, suffixes). ukui's folder is read at the top level only: mate/ and other packages' folders below it
+# are not ukui's. The names (and so the splits) come from the prefix and the path below the folder.
+PLAIN_SOURCES = (
+    ("opencv", "opencv-doc", OPENCV_DIR, True, (".jpg", ".jpeg")),
+    ("ukui", "ukui-wallpapers", WALLPAPER_DIR, False, (".jpg", ".jpeg", ".png")),
+    ("lomiri", "lomiri-wallpapers", f"{LOMIRI_RAW}/{WALLPAPER_DIR}", False, (".jpg", ".jpeg", ".png")),
+    ("mate", "mate-backgrounds", MATE_DIR, False, (".jpg", ".jpeg")),
+)
+
+
 def candidates(raw_dir: Path) -> list[Candidate]:
     """Every file that rule 1 admits, in a fixed order."""
     import skimage
 
     found = []
-    opencv = raw_dir / OPENCV_DIR
-    for p in sorted(opencv.rglob("*")):
-        if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg"):
-            found.append(Candidate(_name("opencv", p.relative_to(opencv)), "opencv-doc", p, LICENCES["opencv-doc"]))
-    walls = raw_dir / WALLPAPER_DIR
-    for p in sorted(walls.iterdir()):  # top level only: mate/ and other packages' folders below are not ukui's
-        if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"):
-            found.append(Candidate(_name("ukui", p.relative_to(walls)), "ukui-wallpapers", p, LICENCES["ukui-wallpapers"]))
-    lomiri = raw_dir / LOMIRI_RAW / WALLPAPER_DIR
-    for p in sorted(lomiri.iterdir()):
-        if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"):
-            found.append(Candidate(_name("lomiri", p.relative_to(lomiri)), "lomiri-wallpapers", p,
-                                   LICENCES["lomiri-wallpapers"]))
-    mate = raw_dir / MATE_DIR
-    for p in sorted(mate.iterdir()):
-        if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg"):
-            found.append(Candidate(_name("mate", p.relative_to(mate)), "mate-backgrounds", p, LICENCES["mate-backgrounds"]))
+    for prefix, package, folder, recursive, suffixes in PLAIN_SOURCES:
+        root = raw_dir / folder
+        for p in sorted(root.rglob("*") if recursive else root.iterdir()):
+            if p.is_file() and p.suffix.lower() in suffixes:
+                found.append(Candidate(_name(prefix, p.relative_to(root)), package, p, LICENCES[package]))
     plasma = raw_dir / PLASMA_DIR
     for folder in sorted(p for p in plasma.iterdir() if (p / "contents" / "images").is_dir()):
         # every wallpaper comes in several sizes of one picture: the largest stands for it

@@ -34,6 +34,7 @@ import mediatok
 from mediatok.codecs.image.codec import tiles
 from mediatok.codecs.image.evaluate import _perplexity, ms_ssim, psnr
 from mediatok.quantizers.rebalance import rebalance_codebook
+from mediatok.train.export import parse_sizes
 from mediatok.train.image.data import read_folder, to_tensor
 
 
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prior-data", default="data/images",
                         help="prepared data to fit the token priors (and nested codebooks) on, as export does "
                              "('' for none: raw indices)")
-    parser.add_argument("--nested-sizes", default="4096,1024,256",
+    parser.add_argument("--nested-sizes", type=parse_sizes, default=(4096, 1024, 256),
                         help="nested codebooks to fit after the moves, as export's option ('' for none)")
     parser.add_argument("--nested-steps", type=int, default=200,
                         help="fine-tuning steps of each nested codebook, as export's option")
@@ -165,8 +166,7 @@ def main(argv: list[str] | None = None) -> None:
 
         options = {}
         if args.prior_data and args.nested_sizes:
-            options = {"nested_sizes": tuple(int(v) for v in args.nested_sizes.split(",")),
-                       "nested_steps": args.nested_steps}
+            options = {"nested_sizes": args.nested_sizes, "nested_steps": args.nested_steps}
         package(model, codec.family, args.out, args.name or Path(args.out).name, args.short_id or codec.short_id,
                 prior_data=args.prior_data or None, **options)
         print(f"wrote {args.out}, {time.time() - start:.0f} s")

@@ -128,6 +128,17 @@ def package(model: nn.Module, family: str, folder: str | Path, name: str, short_
     return codec_class.load(folder)
 
 
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """Codebook sizes as the command line gives them: "4096,1024,256" -> (4096, 1024, 256), "" -> ()."""
+    try:
+        sizes = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 4096,1024,256, got {text!r}") from None
+    if any(k < 2 for k in sizes):
+        raise argparse.ArgumentTypeError(f"codebook sizes must be >= 2, got {text!r}")
+    return sizes
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -141,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="audio: minutes of training clips to fit on (default: the family's, 80 for audio)")
     p.add_argument("--prior-images", type=int, default=None,
                    help="image: training images to fit on (default: all of root/train; wavelet: of root/val)")
-    p.add_argument("--nested-sizes", default="",
+    p.add_argument("--nested-sizes", type=parse_sizes, default=(),
                    help="image: smaller codebook sizes selectable at encode time, e.g. 4096,1024,256 (fitted at export)")
     p.add_argument("--nested-steps", type=int, default=200, help="image: fine-tuning steps per nested codebook")
     p.add_argument("--no-ema", action="store_true", help="export the live weights, not the EMAWeights average")
@@ -161,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.prior_images is not None:
         options["images"] = a.prior_images
     if a.nested_sizes:
-        options["nested_sizes"] = tuple(int(v) for v in a.nested_sizes.split(","))
+        options["nested_sizes"] = a.nested_sizes
         options["nested_steps"] = a.nested_steps
     codec = export(a.ckpt, a.out, a.name or Path(a.out).name, a.short_id, prior_data=a.prior_data or None,
                    ema=not a.no_ema, overrides=overrides, **options)

@@ -141,3 +141,17 @@ def test_train_main_leaves_process_settings_as_they_were(tmp_path, data_root, mo
     assert calls == ["high", "highest"]
     assert torch.get_float32_matmul_precision() == "highest"
     assert warnings.filters == filters
+
+
+def test_export_reads_codebook_sizes_or_says_what_is_wrong(capsys):
+    import argparse
+
+    from mediatok.train.export import main as export_main, parse_sizes
+
+    assert parse_sizes("4096, 1024,256") == (4096, 1024, 256) and parse_sizes("") == ()
+    for bad in ("4k", "1024,1"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_sizes(bad)
+    with pytest.raises(SystemExit) as stop:  # refused while parsing, before the checkpoint is opened
+        export_main(["no-such.ckpt", "out", "--nested-sizes", "4096,x"])
+    assert stop.value.code == 2 and "expected sizes like 4096,1024,256, got '4096,x'" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """Shard jobs: which items a shard holds, and tokenizing them one by one. Shared by every way of running
 (in process, worker processes, Lightning ranks), so each writes the same bytes.
 
-    item --io.read--> (x, kwargs) --codec.tokenize(x, **kwargs, **options)--> tokens (Q, *S) --checked--> shard dtype array
+    item --io.read--> (x, kwargs) --codec.tokenize(x, **kwargs, **options)--> tokens (Q, *S)
+                                  --checked--> shard dtype array
                                   --io.amount(x, kwargs)--> (amount, unit) recorded with the item
 """
 from __future__ import annotations
@@ -63,7 +64,8 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def tokenize_item(item: Item, codec: Any, io: Any, options: dict[str, Any] | None = None) -> tuple[Tensor, dict[str, Any]]:
+def tokenize_item(item: Item, codec: Any, io: Any,
+                  options: dict[str, Any] | None = None) -> tuple[Tensor, dict[str, Any]]:
     """One file -> (tokens (Q, *S), facts): the read kwargs that are plain values (e.g. sample_rate) and the
     amount of media with its unit, as the family's I/O measures it. `options` go to every `codec.tokenize`."""
     x, kwargs = io.read(Path(item.file))

@@ -98,7 +98,7 @@ class ImageCodec(Codec):
         if codebook_size is not None and codebook_size != sizes[0]:
             facts["codebook_size"] = int(codebook_size)
         if downscale > 1:
-            facts["downscale"] = int(downscale)
+            facts["downscale"] = downscale
         return Prepared(img.contiguous(), facts)
 
     def check_options(self, codebook_size: int | None = None, downscale: int = 1) -> None:

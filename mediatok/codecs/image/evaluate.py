@@ -6,8 +6,9 @@
 Baselines are Pillow's JPEG and WebP, each at the quality whose file size is nearest our own for that image
 (binary search over quality). WebP cannot go below about 0.07 bpp at 512 x 512, so a third baseline,
 "webp 2x-down", codes the image downscaled 2x (Lanczos) and upscales the decoded picture back (bicubic):
-the fair comparison for the lowest rates, and the peer of our own 2x-down row (`encode(x, downscale=2)`). With `out_dir`, writes grid.png (centre crops: original, ours,
-the baselines) and rd.png (PSNR and MS-SSIM against bpp; JPEG and WebP over a ladder of qualities).
+the fair comparison for the lowest rates, and the peer of our own 2x-down row (`encode(x, downscale=2)`).
+With `out_dir`, writes grid.png (centre crops: original, ours, the baselines), rd.png (PSNR and MS-SSIM against
+bpp; JPEG and WebP over a ladder of qualities) and use.png (code use as the set grows).
 """
 from __future__ import annotations
 

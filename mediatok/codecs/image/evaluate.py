@@ -100,12 +100,13 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
     nested = tuple(getattr(codec.model.cfg, "nested_sizes", ()))
     baselines = ["jpeg", "webp", "webp 2x-down"] if with_baselines else []
     # Each nested codebook is one more operating point of ours, with WebP (or, below WebP's floor, WebP on a
-    # 2x-downscaled image) matched to its size; so is coding the image shrunk 2x (`encode(x, downscale=2)`), the
-    # lowest rate, against WebP on the same shrunk image.
-    shrunk = 2 in getattr(codec, "downscales", ())
+    # 2x-downscaled image) matched to its size; so is each codebook on the image shrunk 2x
+    # (`encode(x, codebook_size=n, downscale=2)`), the lowest rates, against WebP on the same shrunk image.
+    down = [None, *nested] if 2 in getattr(codec, "downscales", ()) else []
     systems = ["ours", *baselines, *(f"{kind} @{n}" for n in nested
                                      for kind in (["ours"] + (["webp-matched"] if with_baselines else []))),
-               *((["ours 2x-down"] + (["webp 2x-down-matched"] if with_baselines else [])) if shrunk else [])]
+               *(f"{kind}{_at(n)}" for n in down
+                 for kind in (["ours 2x-down"] + (["webp 2x-down-matched"] if with_baselines else [])))]
     acc = {s: {"bits": 0.0, "pixels": 0.0, "psnr": [], "ms_ssim": [], "enc_s": 0.0, "dec_s": 0.0, "quality": []}
            for s in systems}
     counts = torch.zeros(codec.codebook_size, dtype=torch.float64)
@@ -141,17 +142,18 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
                 decoded, size, q = webp_matched(x, len(small))
                 add_measurement(acc[f"webp-matched @{n}"], x, decoded, 8 * size, 0.0, 0.0)
                 acc[f"webp-matched @{n}"]["quality"].append(q)
-        if shrunk:
+        for n in down:
             t0 = time.perf_counter()
-            small = codec.encode(x, downscale=2)
+            small = codec.encode(x, codebook_size=n, downscale=2)
             t1 = time.perf_counter()
-            recon["ours 2x-down"] = codec.decode(small)
-            add_measurement(acc["ours 2x-down"], x, recon["ours 2x-down"], 8 * len(small), t1 - t0,
-                            time.perf_counter() - t1)
+            y_n = codec.decode(small)
+            add_measurement(acc[f"ours 2x-down{_at(n)}"], x, y_n, 8 * len(small), t1 - t0, time.perf_counter() - t1)
+            if n is None:
+                recon["ours 2x-down"] = y_n
             if with_baselines:
                 decoded, size, q = nearest_quality(lambda q: webp_2x_down(x, q), len(small), lo=0)
-                add_measurement(acc["webp 2x-down-matched"], x, decoded, 8 * size, 0.0, 0.0)
-                acc["webp 2x-down-matched"]["quality"].append(q)
+                add_measurement(acc[f"webp 2x-down-matched{_at(n)}"], x, decoded, 8 * size, 0.0, 0.0)
+                acc[f"webp 2x-down-matched{_at(n)}"]["quality"].append(q)
         if len(samples) < 6:
             samples.append({"original": x, **recon})
     rows = [summary_row(_system_name(codec, s), acc[s]) for s in systems]
@@ -176,15 +178,21 @@ def write_figures(rows: list[dict[str, Any]], samples: list[dict[str, np.ndarray
     rows[0]["grid"] = str(out_dir / "grid.png")
 
 
+def _at(n: int | None) -> str:
+    """The suffix naming a nested codebook in a system's key ("" for the main one)."""
+    return "" if n is None else f" @{n}"
+
+
 def _system_name(codec: Any, system: str) -> str:
     if system == "ours":
         return f"{codec.name} (ours)"
     if system.startswith("ours @"):
         return f"{codec.name} {system[len('ours '):]} codes (ours)"
-    if system == "ours 2x-down":
-        return f"{codec.name} 2x-down (ours)"
-    if system == "webp 2x-down-matched":
-        return f"webp 2x-down at {codec.name} 2x-down's size"
+    if system.startswith("ours 2x-down"):
+        rest = system[len("ours 2x-down"):]
+        return f"{codec.name} 2x-down{rest}{' codes' if rest else ''} (ours)"
+    if system.startswith("webp 2x-down-matched"):
+        return f"webp 2x-down at {codec.name} 2x-down{system[len('webp 2x-down-matched'):]}'s size"
     if system.startswith("webp-matched @"):
         return f"webp / webp 2x-down at {codec.name} {system[len('webp-matched '):]}'s size"
     return system

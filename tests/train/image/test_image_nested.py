@@ -119,6 +119,13 @@ def test_eval_reports_each_nested_size_beside_webp_at_its_size(nested_model, pho
     assert ours["images"] == webp["images"] == 2
     assert ours["bpp"] < by_name["nested (ours)"]["bpp"]  # raw indices: log2(16) < log2(64) bits a token
     assert "nested @4 codes (ours)" in format_table(rows)
+    # each codebook again on the photo shrunk 2x, beside WebP on the same shrunk photo at that size
+    for tag in ("", " @16 codes", " @4 codes"):
+        shrunk = by_name[f"nested 2x-down{tag} (ours)"]
+        full = by_name[f"nested{tag} (ours)"]
+        assert shrunk["images"] == 2 and shrunk["bpp"] < full["bpp"], tag  # a quarter of the tokens, + a header
+    assert by_name["webp 2x-down at nested 2x-down @16's size"]["images"] == 2
+    assert [r["system"] for r in rows][-2:] == ["nested 2x-down @4 codes (ours)", "webp 2x-down at nested 2x-down @4's size"]
 
 
 def test_cli_encodes_with_a_nested_codebook(nested_model, photo_folder, tmp_path, capsys):

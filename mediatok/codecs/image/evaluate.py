@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -270,21 +271,49 @@ def write_grid(samples: list[dict[str, np.ndarray]], path: Path, cell: int = 256
 
 
 def write_rd_plot(rows: list[dict[str, Any]], curves: dict[str, list[tuple[float, float, float]]], path: Path) -> str:
-    """PSNR and MS-SSIM against bpp (matplotlib); returns the path, or what is missing to draw it."""
+    """PSNR and MS-SSIM against bpp (matplotlib); returns the path, or what is missing to draw it.
+
+    Ours is one line through all its operating points (each labelled), each baseline matched to them one dashed
+    line per kind ("webp at ...'s size"), the other rows single squares, the quality ladders thin lines: with a
+    dozen systems, a marker and colour per row would not be readable."""
     plt = pyplot()
     if plt is None:
         return NOT_DRAWN
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, k, label in ((axes[0], 1, "PSNR (dB)"), (axes[1], 2, "MS-SSIM")):
+    ours = sorted((r for r in rows if "(ours)" in r["system"]), key=lambda r: r["bpp"])
+    matched: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if "(ours)" not in r["system"] and r["system"].endswith("'s size") and " at " in r["system"]:
+            matched.setdefault(r["system"].split(" at ")[0], []).append(r)
+    single = [r for r in rows if "(ours)" not in r["system"] and not any(r in group for group in matched.values())]
+    names = [r["system"].replace(" (ours)", "") for r in ours]
+    stem = os.path.commonprefix(names)
+    if any(len(n) > len(stem) and n[len(stem)] != " " for n in names):  # cut back to a whole word
+        stem = stem.rpartition(" ")[0]
+    labels = [n[len(stem):].strip() or "full rate" for n in names]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for ax, key, label in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ms_ssim", "MS-SSIM")):
+        k = 1 if key == "psnr" else 2
         for name, points in curves.items():
-            ax.plot([p[0] for p in points], [p[k] for p in points], "o-", label=f"{name} (quality ladder)", alpha=0.6)
-        for row in rows:
-            ax.plot(row["bpp"], row["psnr" if k == 1 else "ms_ssim"], "*" if "(ours)" in row["system"] else "s",
-                    markersize=12 if "(ours)" in row["system"] else 7, label=row["system"])
+            ax.plot([p[0] for p in points], [p[k] for p in points], ".-", lw=1, alpha=0.5, label=f"{name} (quality ladder)")
+        for group, members in matched.items():
+            members = sorted(members, key=lambda r: r["bpp"])
+            ax.plot([r["bpp"] for r in members], [r[key] for r in members], "s--", ms=5, label=f"{group}, matched to ours")
+        for r in single:
+            ax.plot(r["bpp"], r[key], "s", ms=7, label=r["system"])
+        if ours:
+            ax.plot([r["bpp"] for r in ours], [r[key] for r in ours], "*-", color="black", ms=11, label=f"ours ({stem or names[0]})")
+            for r, text in zip(ours, labels):
+                ax.annotate(text, (r["bpp"], r[key]), textcoords="offset points", xytext=(4, -9), fontsize=6)
+        xmax = 1.15 * max(r["bpp"] for r in rows)  # the systems' range; the ladders run on beyond it
+        ys = [r[key] for r in rows] + [p[k] for points in curves.values() for p in points if p[0] <= xmax]
+        lo, hi = float(np.nanmin(ys)), float(np.nanmax(ys))
+        pad = 0.05 * (hi - lo) or 0.01
+        ax.set_xlim(0, xmax)
+        ax.set_ylim(lo - pad, hi + pad)
         ax.set_xlabel("bits per pixel (file size)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7)
+    axes[1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

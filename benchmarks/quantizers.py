@@ -24,6 +24,7 @@ import argparse
 import math
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -47,20 +48,36 @@ def fsq_levels(k: int) -> list[int]:
     return FSQ_PAPER_LEVELS[bits]
 
 
-def load_patches(size: int = 8, stride: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training and held-out patches (N, size*size), normalised with the training statistics."""
-    import skimage.io
-    import skimage.color
+def _patches(gray: np.ndarray, size: int, stride: int) -> torch.Tensor:
+    t = torch.from_numpy(np.asarray(gray, dtype=np.float32))
+    return t.unfold(0, size, stride).unfold(1, size, stride).reshape(-1, size * size)
 
-    folder = os.path.join(os.path.dirname(skimage.__file__), "data")
+
+def load_patches(size: int = 8, stride: int = 4, photos: str | None = None,
+                 held_out: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training and held-out patches (N, size*size), normalised with the training statistics: scikit-image's
+    photographs (HELD_OUT held out), or every image in the folder `photos` with those in `held_out` held out."""
     train, held = [], []
-    for name in PHOTOS:
-        img = skimage.io.imread(os.path.join(folder, name))
-        if img.ndim == 3:
-            img = skimage.color.rgb2gray(img[..., :3]) * 255.0
-        t = torch.from_numpy(np.asarray(img, dtype=np.float32))
-        p = t.unfold(0, size, stride).unfold(1, size, stride).reshape(-1, size * size)
-        (held if name in HELD_OUT else train).append(p)
+    if photos is None:
+        import skimage.color
+        import skimage.io
+
+        folder = os.path.join(os.path.dirname(skimage.__file__), "data")
+        for name in PHOTOS:
+            img = skimage.io.imread(os.path.join(folder, name))
+            if img.ndim == 3:
+                img = skimage.color.rgb2gray(img[..., :3]) * 255.0
+            (held if name in HELD_OUT else train).append(_patches(img, size, stride))
+    else:
+        from PIL import Image
+
+        for folder, out in ((photos, train), (held_out, held)):
+            files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+            if not files:
+                raise SystemExit(f"no .png/.jpg photos in {folder}")
+            for f in files:
+                with Image.open(f) as im:
+                    out.append(_patches(np.asarray(im.convert("L")), size, stride))
     train_t, held_t = torch.cat(train), torch.cat(held)
     mean, std = train_t.mean(), train_t.std()
     return (train_t - mean) / std, (held_t - mean) / std
@@ -210,14 +227,20 @@ def main() -> None:
                         help="weight of FSQ's batch code-entropy loss (0: plain normalised FSQ)")
     parser.add_argument("--methods", nargs="+", default=["vq-ema", "simvq", "lc", "fsq", "vqtorch-ema"],
                         help="space or comma separated")
+    parser.add_argument("--photos", default=None,
+                        help="a folder of photos to take the training patches from instead of scikit-image's "
+                             "(e.g. data/images/train from scripts/prepare_images.py); needs --held-out-photos")
+    parser.add_argument("--held-out-photos", default=None, help="with --photos: the folder of held-out photos")
     args = parser.parse_args()
+    if (args.photos is None) != (args.held_out_photos is None):
+        parser.error("--photos and --held-out-photos go together")
     args.sizes = [int(v) for v in _split(args.sizes)]
     args.methods = _split(args.methods)
-    train, held = load_patches()
+    train, held = load_patches(photos=args.photos, held_out=args.held_out_photos)
     dim = train.shape[1]
     print(f"# {len(train)} training + {len(held)} held-out 8x8 patches, D={dim}, latent {LATENT}, {args.steps} steps x {args.batch} "
           f"tokens, torch threads={torch.get_num_threads()}")
-    print(f"# held out: {', '.join(HELD_OUT)}")
+    print(f"# held out: {args.held_out_photos or ', '.join(HELD_OUT)}")
     print(f"{'method':<16} {'K':>7} {'util %':>7} {'held-out MSE':>13} {'train s':>8}")
     for k in args.sizes:
         factories = {

@@ -56,6 +56,6 @@ def test_shipped_model_codes_a_shrunk_photo_for_a_quarter_of_the_bits():
     blobs = {d: codec.encode(x, downscale=d) for d in (1, 2, 4)}
     ys = {d: mediatok.decode(blob) for d, blob in blobs.items()}
     assert all(y.shape == x.shape for y in ys.values())
-    assert len(blobs[4]) < 0.5 * len(blobs[2]) < 0.25 * len(blobs[1])  # about a quarter each step, with header
+    assert len(blobs[4]) < 0.5 * len(blobs[2]) < 0.25 * len(blobs[1])  # a quarter of the tokens each step
     quality = [_psnr(x, ys[d]) for d in (1, 2, 4)]
     assert quality == sorted(quality, reverse=True) and quality[2] > 22  # blurrier, still the photo

@@ -125,7 +125,8 @@ def test_eval_reports_each_nested_size_beside_webp_at_its_size(nested_model, pho
         full = by_name[f"nested{tag} (ours)"]
         assert shrunk["images"] == 2 and shrunk["bpp"] < full["bpp"], tag  # a quarter of the tokens, + a header
     assert by_name["webp 2x-down at nested 2x-down @16's size"]["images"] == 2
-    assert [r["system"] for r in rows][-2:] == ["nested 2x-down @4 codes (ours)", "webp 2x-down at nested 2x-down @4's size"]
+    assert [r["system"] for r in rows][-2:] == ["nested 2x-down @4 codes (ours)",
+                                                "webp 2x-down at nested 2x-down @4's size"]
 
 
 def test_cli_encodes_with_a_nested_codebook(nested_model, photo_folder, tmp_path, capsys):
@@ -151,7 +152,7 @@ def test_cli_encodes_with_a_nested_codebook(nested_model, photo_folder, tmp_path
     assert "--downscale must be one of [1, 2, 4] for 'nested', got 3" in capsys.readouterr().err
 
 
-def test_tokenize_dataset_with_a_nested_codebook_and_downscale(nested_model, photo_folder, tmp_path, capsys):
+def test_tokenize_dataset_with_a_nested_codebook_and_downscale(nested_model, photo_folder, tmp_path):
     """Options reach every item's tokenize, the manifest's vocabulary is the nested codebook's, the options are part
     of the shards' identity, and a wrong option is refused before any file is read."""
     from mediatok.cli import main

@@ -289,6 +289,8 @@ def write_rd_plot(rows: list[dict[str, Any]], curves: dict[str, list[tuple[float
     stem = os.path.commonprefix(names)
     if any(len(n) > len(stem) and n[len(stem)] != " " for n in names):  # cut back to a whole word
         stem = stem.rpartition(" ")[0]
+    if stem and all(n[len(stem):].strip().isdigit() for n in names):  # "rate 0", not a bare "0"
+        stem = stem.rstrip().rpartition(" ")[0]
     labels = [n[len(stem):].strip() or "full rate" for n in names]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     for ax, key, label in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ms_ssim", "MS-SSIM")):

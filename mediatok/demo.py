@@ -103,6 +103,16 @@ def image_demo(model: str, path: Path, workdir: Path) -> None:
     print(f"encode {pixels / 1e6 / (t1 - t0):.2f} MP/s, decode {pixels / 1e6 / (t2 - t1):.2f} MP/s")
     print(f"quality: PSNR {psnr(image, decoded):.2f} dB, MS-SSIM {ms_ssim(image, decoded):.4f}")
     print(f"wrote {workdir / 'image.mtk'} and {workdir / 'image.decoded.png'}")
+    # Lower rates from the same network: a nested codebook, and the photo coded at half size (the header says which).
+    nested = getattr(codec.model.cfg, "nested_sizes", ())
+    lower = [(f"{nested[-1]} codes", {"codebook_size": nested[-1]})] if nested else []
+    if 2 in getattr(codec, "downscales", ()):
+        lower.append(("2x-down", {"downscale": 2}))
+    for label, options in lower:
+        small = codec.encode(image, **options)
+        y = mediatok.decode(small)
+        print(f"  {label}: {len(small)} bytes = {len(small) * 8 / pixels:.3f} bit/pixel, PSNR {psnr(image, y):.2f} dB, "
+              f"MS-SSIM {ms_ssim(image, y):.4f}  (codec.encode(x, {', '.join(f'{k}={v}' for k, v in options.items())}))")
 
 
 def wavelet_demo(model: str, path: Path, workdir: Path) -> None:

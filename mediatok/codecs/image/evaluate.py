@@ -100,14 +100,16 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
         raise ValueError(f"no images ({', '.join(READ_SUFFIXES)}) in {folder}")
     nested = tuple(getattr(codec.model.cfg, "nested_sizes", ()))
     baselines = ["jpeg", "webp", "webp 2x-down"] if with_baselines else []
-    # Each nested codebook is one more operating point of ours, with WebP (or, below WebP's floor, WebP on a
-    # 2x-downscaled image) matched to its size; so is each codebook on the image shrunk 2x
+    # Lower operating points of ours, each with WebP matched to its size: every nested codebook (WebP, or below
+    # WebP's floor, WebP on a 2x-downscaled image), then every codebook on the image shrunk 2x
     # (`encode(x, codebook_size=n, downscale=2)`), the lowest rates, against WebP on the same shrunk image.
-    down = [None, *nested] if 2 in getattr(codec, "downscales", ()) else []
-    systems = ["ours", *baselines, *(f"{kind} @{n}" for n in nested
-                                     for kind in (["ours"] + (["webp-matched"] if with_baselines else []))),
-               *(f"{kind}{_at(n)}" for n in down
-                 for kind in (["ours 2x-down"] + (["webp 2x-down-matched"] if with_baselines else [])))]
+    # (ours' key, the peer's key, encode options, the peer)
+    lower = [(f"ours @{n}", f"webp-matched @{n}", {"codebook_size": n}, webp_matched) for n in nested]
+    if 2 in getattr(codec, "downscales", ()):
+        lower += [(f"ours 2x-down{_at(n)}", f"webp 2x-down-matched{_at(n)}", {"codebook_size": n, "downscale": 2},
+                   webp_2x_down_matched) for n in (None, *nested)]
+    systems = ["ours", *baselines,
+               *(key for mine, peer, _, _ in lower for key in ([mine, peer] if with_baselines else [mine]))]
     acc = {s: {"bits": 0.0, "pixels": 0.0, "psnr": [], "ms_ssim": [], "enc_s": 0.0, "dec_s": 0.0, "quality": []}
            for s in systems}
     counts = torch.zeros(codec.codebook_size, dtype=torch.float64)
@@ -133,28 +135,18 @@ def evaluate(codec: Any, folder: str | Path, *, limit: int | None = None, with_b
                 add_measurement(acc[name], x, decoded, 8 * size, 0.0, 0.0)
                 acc[name]["quality"].append(q)
                 recon[name] = decoded
-        for n in nested:
+        for mine, peer, options, peer_codec in lower:
             t0 = time.perf_counter()
-            small = codec.encode(x, codebook_size=n)
+            small = codec.encode(x, **options)
             t1 = time.perf_counter()
             y_n = codec.decode(small)
-            add_measurement(acc[f"ours @{n}"], x, y_n, 8 * len(small), t1 - t0, time.perf_counter() - t1)
+            add_measurement(acc[mine], x, y_n, 8 * len(small), t1 - t0, time.perf_counter() - t1)
+            if mine == "ours 2x-down":  # the grid shows the main codebook's lowest rate
+                recon[mine] = y_n
             if with_baselines:
-                decoded, size, q = webp_matched(x, len(small))
-                add_measurement(acc[f"webp-matched @{n}"], x, decoded, 8 * size, 0.0, 0.0)
-                acc[f"webp-matched @{n}"]["quality"].append(q)
-        for n in down:
-            t0 = time.perf_counter()
-            small = codec.encode(x, codebook_size=n, downscale=2)
-            t1 = time.perf_counter()
-            y_n = codec.decode(small)
-            add_measurement(acc[f"ours 2x-down{_at(n)}"], x, y_n, 8 * len(small), t1 - t0, time.perf_counter() - t1)
-            if n is None:
-                recon["ours 2x-down"] = y_n
-            if with_baselines:
-                decoded, size, q = nearest_quality(lambda q: webp_2x_down(x, q), len(small), lo=0)
-                add_measurement(acc[f"webp 2x-down-matched{_at(n)}"], x, decoded, 8 * size, 0.0, 0.0)
-                acc[f"webp 2x-down-matched{_at(n)}"]["quality"].append(q)
+                decoded, size, q = peer_codec(x, len(small))
+                add_measurement(acc[peer], x, decoded, 8 * size, 0.0, 0.0)
+                acc[peer]["quality"].append(q)
         if len(samples) < 6:
             samples.append({"original": x, **recon})
     rows = [summary_row(_system_name(codec, s), acc[s]) for s in systems]
@@ -205,6 +197,11 @@ def webp_matched(x: np.ndarray, target_bytes: int) -> tuple[np.ndarray, int, int
     if size > 1.1 * target_bytes:
         decoded, size, q = nearest_quality(lambda q: webp_2x_down(x, q), target_bytes, lo=0)
     return decoded, size, q
+
+
+def webp_2x_down_matched(x: np.ndarray, target_bytes: int) -> tuple[np.ndarray, int, int]:
+    """WebP of the 2x-downscaled image at the quality nearest to target_bytes (the peer of ours at 2x-down)."""
+    return nearest_quality(lambda q: webp_2x_down(x, q), target_bytes, lo=0)
 
 
 def add_measurement(a: dict[str, Any], x: np.ndarray, y: np.ndarray, bits: float, enc_s: float, dec_s: float) -> None:
@@ -279,12 +276,15 @@ def write_rd_plot(rows: list[dict[str, Any]], curves: dict[str, list[tuple[float
     plt = pyplot()
     if plt is None:
         return NOT_DRAWN
-    ours = sorted((r for r in rows if "(ours)" in r["system"]), key=lambda r: r["bpp"])
-    matched: dict[str, list[dict[str, Any]]] = {}
+    ours, single, matched = [], [], {}
     for r in rows:
-        if "(ours)" not in r["system"] and r["system"].endswith("'s size") and " at " in r["system"]:
+        if "(ours)" in r["system"]:
+            ours.append(r)
+        elif r["system"].endswith("'s size") and " at " in r["system"]:
             matched.setdefault(r["system"].split(" at ")[0], []).append(r)
-    single = [r for r in rows if "(ours)" not in r["system"] and not any(r in group for group in matched.values())]
+        else:
+            single.append(r)
+    ours.sort(key=lambda r: r["bpp"])
     names = [r["system"].replace(" (ours)", "") for r in ours]
     stem = os.path.commonprefix(names)
     if any(len(n) > len(stem) and n[len(stem)] != " " for n in names):  # cut back to a whole word
@@ -296,14 +296,17 @@ def write_rd_plot(rows: list[dict[str, Any]], curves: dict[str, list[tuple[float
     for ax, key, label in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ms_ssim", "MS-SSIM")):
         k = 1 if key == "psnr" else 2
         for name, points in curves.items():
-            ax.plot([p[0] for p in points], [p[k] for p in points], ".-", lw=1, alpha=0.5, label=f"{name} (quality ladder)")
+            ax.plot([p[0] for p in points], [p[k] for p in points], ".-", lw=1, alpha=0.5,
+                    label=f"{name} (quality ladder)")
         for group, members in matched.items():
             members = sorted(members, key=lambda r: r["bpp"])
-            ax.plot([r["bpp"] for r in members], [r[key] for r in members], "s--", ms=5, label=f"{group}, matched to ours")
+            ax.plot([r["bpp"] for r in members], [r[key] for r in members], "s--", ms=5,
+                    label=f"{group}, matched to ours")
         for r in single:
             ax.plot(r["bpp"], r[key], "s", ms=7, label=r["system"])
         if ours:
-            ax.plot([r["bpp"] for r in ours], [r[key] for r in ours], "*-", color="black", ms=11, label=f"ours ({stem or names[0]})")
+            ax.plot([r["bpp"] for r in ours], [r[key] for r in ours], "*-", color="black", ms=11,
+                    label=f"ours ({stem or names[0]})")
             for r, text in zip(ours, labels):
                 ax.annotate(text, (r["bpp"], r[key]), textcoords="offset points", xytext=(4, -9), fontsize=6)
         xmax = 1.15 * max(r["bpp"] for r in rows)  # the systems' range; the ladders run on beyond it

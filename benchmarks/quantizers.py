@@ -24,7 +24,6 @@ import argparse
 import math
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -71,13 +70,11 @@ def load_patches(size: int = 8, stride: int = 4, photos: str | None = None,
     else:
         from PIL import Image
 
+        from mediatok.train.image.data import read_folder
+
         for folder, out in ((photos, train), (held_out, held)):
-            files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-            if not files:
-                raise SystemExit(f"no .png/.jpg photos in {folder}")
-            for f in files:
-                with Image.open(f) as im:
-                    out.append(_patches(np.asarray(im.convert("L")), size, stride))
+            for rgb in read_folder(folder):
+                out.append(_patches(np.asarray(Image.fromarray(rgb).convert("L")), size, stride))
     train_t, held_t = torch.cat(train), torch.cat(held)
     mean, std = train_t.mean(), train_t.std()
     return (train_t - mean) / std, (held_t - mean) / std
